@@ -1,0 +1,162 @@
+"""trio-stt: OpenAI speech-to-text for trio.
+
+File transcription goes over HTTP (:meth:`OpenAISTTModel.transcribe_file`); live transcription
+goes over the Realtime WebSocket (:meth:`OpenAISTTModel.create_session`), supervised by a
+nursery so that nothing outlives the ``async with`` that opened it.
+"""
+
+from __future__ import annotations
+
+from ._audio import AudioInput as AudioInput
+from ._config import ClientConfig as ClientConfig
+from ._errors import (
+    APIConnectionError as APIConnectionError,
+)
+from ._errors import (
+    APIError as APIError,
+)
+from ._errors import (
+    APIStatusError as APIStatusError,
+)
+from ._errors import (
+    APITimeoutError as APITimeoutError,
+)
+from ._errors import (
+    AudioFormatError as AudioFormatError,
+)
+from ._errors import (
+    AuthenticationError as AuthenticationError,
+)
+from ._errors import (
+    BadRequestError as BadRequestError,
+)
+from ._errors import (
+    ConfigurationError as ConfigurationError,
+)
+from ._errors import (
+    InternalServerError as InternalServerError,
+)
+from ._errors import (
+    LocalProtocolError as LocalProtocolError,
+)
+from ._errors import (
+    NotFoundError as NotFoundError,
+)
+from ._errors import (
+    PermissionDeniedError as PermissionDeniedError,
+)
+from ._errors import (
+    ProtocolError as ProtocolError,
+)
+from ._errors import (
+    RateLimitError as RateLimitError,
+)
+from ._errors import (
+    RealtimeServerError as RealtimeServerError,
+)
+from ._errors import (
+    RemoteProtocolError as RemoteProtocolError,
+)
+from ._errors import (
+    RequestTooLargeError as RequestTooLargeError,
+)
+from ._errors import (
+    STTError as STTError,
+)
+from ._errors import (
+    STTWebsocketConnectionError as STTWebsocketConnectionError,
+)
+from ._errors import (
+    STTWebsocketTimeoutError as STTWebsocketTimeoutError,
+)
+from ._errors import (
+    UploadTooLargeError as UploadTooLargeError,
+)
+from ._errors import (
+    WebSocketClosedError as WebSocketClosedError,
+)
+from ._model import OpenAISTTModel as OpenAISTTModel
+from ._model import TranscriptionStream as TranscriptionStream
+from ._results import (
+    DurationUsage as DurationUsage,
+)
+from ._results import (
+    Logprob as Logprob,
+)
+from ._results import (
+    TokenUsage as TokenUsage,
+)
+from ._results import (
+    Transcription as Transcription,
+)
+from ._results import (
+    TranscriptionSegment as TranscriptionSegment,
+)
+from ._results import (
+    TranscriptionWord as TranscriptionWord,
+)
+from ._results import (
+    TranscriptTextDelta as TranscriptTextDelta,
+)
+from ._results import (
+    TranscriptTextDone as TranscriptTextDone,
+)
+from ._results import (
+    TranscriptTextSegment as TranscriptTextSegment,
+)
+from ._settings import (
+    MODEL_CAPABILITIES as MODEL_CAPABILITIES,
+)
+from ._settings import (
+    ModelCapabilities as ModelCapabilities,
+)
+from ._settings import (
+    STTModelSettings as STTModelSettings,
+)
+from ._version import __version__ as __version__
+
+__all__ = [
+    "__version__",
+    # models and settings
+    "OpenAISTTModel",
+    "STTModelSettings",
+    "ClientConfig",
+    "ModelCapabilities",
+    "MODEL_CAPABILITIES",
+    # audio
+    "AudioInput",
+    # file transcription results
+    "Transcription",
+    "TranscriptionSegment",
+    "TranscriptionWord",
+    "TranscriptionStream",
+    "TranscriptTextDelta",
+    "TranscriptTextSegment",
+    "TranscriptTextDone",
+    "DurationUsage",
+    "TokenUsage",
+    "Logprob",
+    # errors
+    "STTError",
+    "ConfigurationError",
+    "AudioFormatError",
+    "UploadTooLargeError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "STTWebsocketConnectionError",
+    "STTWebsocketTimeoutError",
+    "RealtimeServerError",
+    "WebSocketClosedError",
+    "APIError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RequestTooLargeError",
+    "RateLimitError",
+    "InternalServerError",
+]

@@ -1,0 +1,253 @@
+"""Every exception trio-stt raises on purpose.
+
+The tree::
+
+    STTError
+    ├── ConfigurationError (ValueError)      missing key, bad URL, key over cleartext
+    ├── AudioFormatError (ValueError)        dtype, shape, NaN, empty, not a WAV file
+    ├── UploadTooLargeError (ValueError)     body over 26,214,400 bytes, refused before sending
+    ├── ProtocolError                        abstract: somebody broke the realtime protocol
+    │   ├── LocalProtocolError               we (the caller) asked for something illegal
+    │   └── RemoteProtocolError              the peer sent malformed or impossible data
+    ├── STTWebsocketConnectionError          the realtime session failed (reference name)
+    │   ├── STTWebsocketTimeoutError (TimeoutError)   an awaited server event never came
+    │   ├── RealtimeServerError              a fatal server ``error`` event (code, type, ...)
+    │   └── WebSocketClosedError             the socket closed under us (code, reason)
+    └── APIError                             the REST call failed
+        ├── APIConnectionError               no usable HTTP exchange (refused, reset, TLS)
+        │   └── APITimeoutError (TimeoutError)
+        └── APIStatusError                   an HTTP error status (status, code, request_id)
+            ├── BadRequestError              400
+            ├── AuthenticationError          401
+            ├── PermissionDeniedError        403
+            ├── NotFoundError                404
+            ├── RequestTooLargeError         413
+            ├── RateLimitError               429 (``insufficient_quota`` included)
+            └── InternalServerError          5xx
+
+Transport exceptions (httpx2, trio-websocket, OSError) never escape: they are mapped at one
+boundary each and chained with ``from`` so that the original stays on ``__cause__``.
+
+No message built here ever contains the API key: the key lives only in the configuration
+object, whose repr hides it, and server messages that echo a key prefix are passed through
+:func:`redact_secrets` first.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "STTError",
+    "ConfigurationError",
+    "AudioFormatError",
+    "UploadTooLargeError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "STTWebsocketConnectionError",
+    "STTWebsocketTimeoutError",
+    "RealtimeServerError",
+    "WebSocketClosedError",
+    "APIError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RequestTooLargeError",
+    "RateLimitError",
+    "InternalServerError",
+    "redact_secrets",
+]
+
+# OpenAI keys (sk-..., sk-proj-...), ephemeral secrets (ek_...) and bearer tokens. Servers
+# echo a masked prefix of a bad key in 401 messages; we mask whatever survives of it.
+_SECRET_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*.]{4,}|ek_[A-Za-z0-9_\-]{4,})")
+
+
+def redact_secrets(text: str) -> str:
+    """Return *text* with anything shaped like an OpenAI key replaced by ``[redacted]``."""
+    return _SECRET_PATTERN.sub("[redacted]", text)
+
+
+class STTError(Exception):
+    """Base class of every error trio-stt raises deliberately."""
+
+
+class ConfigurationError(STTError, ValueError):
+    """The client configuration cannot work: missing key, malformed URL, unsafe transport."""
+
+
+class AudioFormatError(STTError, ValueError):
+    """Audio was not in a form we can send; the message says what was given and accepted."""
+
+
+class UploadTooLargeError(STTError, ValueError):
+    """The multipart body would exceed the API's 26,214,400-byte limit; nothing was sent."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the upload would be {size:,} bytes, over the {limit:,}-byte request limit; "
+            "nothing was sent (split the audio or compress it)"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class ProtocolError(STTError):
+    """Somebody broke the realtime protocol. Abstract: raise a subclass."""
+
+    def __new__(cls, *args: object, **kwargs: object) -> ProtocolError:
+        if cls is ProtocolError:
+            raise TypeError(
+                "ProtocolError is abstract; raise LocalProtocolError or RemoteProtocolError"
+            )
+        return super().__new__(cls, *args, **kwargs)
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to do something the protocol forbids in the current state."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something malformed, oversized, or impossible in the current state."""
+
+
+class STTWebsocketConnectionError(STTError):
+    """The realtime session failed. The name is the Agents SDK's, kept for drop-in use."""
+
+
+class STTWebsocketTimeoutError(STTWebsocketConnectionError, TimeoutError):
+    """A server event we were waiting for did not arrive in time.
+
+    ``awaited`` names it (``"session.created"``, ``"session.updated"``, ``"server events"``).
+    """
+
+    def __init__(self, awaited: str, seconds: float) -> None:
+        super().__init__(f"timed out after {seconds:g} s waiting for {awaited}")
+        self.awaited = awaited
+        self.seconds = seconds
+
+
+class RealtimeServerError(STTWebsocketConnectionError):
+    """The server sent an ``error`` event that ends the session.
+
+    Recoverable errors never raise; they arrive as events on ``session.events()``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        message = redact_secrets(message)
+        label = code or type or "error"
+        super().__init__(f"server error {label}: {message}")
+        self.message = message
+        self.code = code
+        self.type = type
+        self.param = param
+        self.event_id = event_id
+
+
+class WebSocketClosedError(STTWebsocketConnectionError):
+    """The WebSocket closed while the session still needed it."""
+
+    def __init__(self, code: int | None, reason: str | None, *, detail: str = "") -> None:
+        text = f"websocket closed (code {code}" + (f", reason {reason!r}" if reason else "") + ")"
+        super().__init__(text + (f": {detail}" if detail else ""))
+        self.code = code
+        self.reason = reason
+
+
+class APIError(STTError):
+    """A REST transcription call failed."""
+
+
+class APIConnectionError(APIError):
+    """No usable HTTP exchange happened: refused, reset, DNS or TLS failure."""
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """The HTTP exchange did not finish within the configured timeout."""
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status.
+
+    Attributes: ``status_code``, ``code`` and ``type`` from the error body (may be ``None``),
+    ``message``, ``param`` and ``request_id`` (the ``x-request-id`` header, for support).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        message = redact_secrets(message)
+        suffix = f" (request id {request_id})" if request_id else ""
+        label = f" {code}" if code else ""
+        super().__init__(f"HTTP {status_code}{label}: {message}{suffix}")
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.type = type
+        self.param = param
+        self.request_id = request_id
+
+
+class BadRequestError(APIStatusError):
+    """400: the request itself is wrong (format, language code, parameter)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this model, project or region."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown model or path."""
+
+
+class RequestTooLargeError(APIStatusError):
+    """413: the server refused the body as too large."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests, or (``code == "insufficient_quota"``) no credit left."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    413: RequestTooLargeError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The most specific :class:`APIStatusError` subclass for *status_code*."""
+    if status_code >= 500:
+        return InternalServerError
+    return _STATUS_CLASSES.get(status_code, APIStatusError)

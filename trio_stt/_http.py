@@ -1,0 +1,249 @@
+"""The HTTP boundary: the only module that imports httpx2.
+
+httpx has had no release since December 2024; httpx2 is its maintained continuation with the
+same API (openai-python 3 moved to it), and it runs natively under trio. Keeping it in this one
+module means the rest of trio-stt never sees an httpx2 type or exception: transport errors are
+mapped here to :class:`~trio_stt.APIConnectionError` / :class:`~trio_stt.APITimeoutError`,
+error statuses to the :class:`~trio_stt.APIStatusError` family.
+
+Retries follow openai-python's policy (protocol.md §3.5): honour ``x-should-retry``; retry
+408, 409, 429 and 5xx and connection failures - but never ``insufficient_quota``, which no
+amount of waiting fixes; wait ``retry-after-ms`` or ``retry-after`` when the server gives one
+(up to 120 s, beyond that we give up), else 0.5 s x 2^n capped at 8 s with jitter.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email.utils
+import random
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+
+import httpx2
+import trio
+
+from ._config import ClientConfig
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    redact_secrets,
+    status_error_class,
+)
+from ._rest import parse_error_body
+
+__all__ = ["HTTPResult", "HTTPSession", "retry_delay"]
+
+MAX_RETRY_AFTER = 120.0
+
+
+@dataclass(frozen=True)
+class HTTPResult:
+    status_code: int
+    headers: Mapping[str, str]
+    text: str
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id")
+
+
+@contextmanager
+def _map_transport_errors() -> Iterator[None]:
+    try:
+        yield
+    except httpx2.TimeoutException as exc:
+        raise APITimeoutError(f"HTTP request timed out ({type(exc).__name__})") from exc
+    except (httpx2.TransportError, httpx2.StreamError) as exc:
+        raise APIConnectionError(
+            f"HTTP connection failed: {type(exc).__name__}: {redact_secrets(str(exc))}"
+        ) from exc
+
+
+def _parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            return float(raw_ms) / 1000.0
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
+        return None if parsed is None else parsed.timestamp() - time.time()
+
+
+def retry_delay(attempt: int, headers: Mapping[str, str] | None = None) -> float | None:
+    """Seconds to wait before retry number *attempt* (0-based); ``None`` means do not retry."""
+    if headers is not None:
+        told = _parse_retry_after(headers)
+        if told is not None:
+            if told > MAX_RETRY_AFTER:
+                return None
+            if told > 0:
+                return told
+    base = min(0.5 * 2.0**attempt, 8.0)
+    return base * (1.0 - 0.25 * random.random())
+
+
+def _should_retry(result: HTTPResult, error: APIStatusError) -> bool:
+    verdict = result.headers.get("x-should-retry")
+    if verdict == "true":
+        return True
+    if verdict == "false" or error.code == "insufficient_quota":
+        return False
+    return result.status_code in (408, 409, 429) or result.status_code >= 500
+
+
+def _status_error(result: HTTPResult) -> APIStatusError:
+    message, code, etype, param = parse_error_body(result.text)
+    return status_error_class(result.status_code)(
+        message,
+        status_code=result.status_code,
+        code=code,
+        type=etype,
+        param=param,
+        request_id=result.request_id,
+    )
+
+
+class HTTPSession:
+    """One pooled httpx2 client, reused across calls, plus the retry loop.
+
+    A client passed in is borrowed: :meth:`aclose` leaves it open for its owner.
+    """
+
+    def __init__(self, config: ClientConfig, client: httpx2.AsyncClient | None = None) -> None:
+        self._config = config
+        self._client = client
+        self._owned = client is None
+
+    def __repr__(self) -> str:
+        return f"<HTTPSession {self._config.base_url} owned={self._owned}>"
+
+    def _get_client(self) -> httpx2.AsyncClient:
+        if self._client is None:
+            timeout = httpx2.Timeout(self._config.timeout, connect=self._config.connect_timeout)
+            self._client = httpx2.AsyncClient(timeout=timeout, follow_redirects=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is None or not self._owned:
+            await trio.lowlevel.checkpoint()
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await client.aclose()
+
+    async def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> HTTPResult:
+        """POST with retries; returns a 2xx result or raises the mapped error."""
+        async with self._exchange(url, content, headers, stream=False) as (result, _):
+            return result
+
+    @asynccontextmanager
+    async def stream_lines(
+        self, url: str, *, content: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[tuple[HTTPResult, AsyncIterator[str]]]:
+        """POST with retries and hand back the body line by line (for SSE).
+
+        Retries only happen before a 2xx response starts; a failure mid-stream is raised.
+        """
+        async with self._exchange(url, content, headers, stream=True) as pair:
+            yield pair
+
+    @asynccontextmanager
+    async def _exchange(
+        self, url: str, content: bytes, headers: Mapping[str, str], *, stream: bool
+    ) -> AsyncIterator[tuple[HTTPResult, AsyncIterator[str]]]:
+        client = self._get_client()
+        attempt = 0
+        while True:
+            request = client.build_request("POST", url, content=content, headers=dict(headers))
+            failure: Exception | None = None
+            try:
+                with _map_transport_errors():
+                    response = await client.send(request, stream=True)
+            except APIConnectionError as exc:
+                failure = exc
+            else:
+                try:
+                    if response.status_code < 400 and stream:
+                        result = HTTPResult(response.status_code, dict(response.headers), "")
+                        # Raw bytes, one generator deep: httpx2's aiter_lines nests four
+                        # async generators, and closing the outer one leaves the inner ones
+                        # to the garbage collector when a stream is abandoned.
+                        if response.is_stream_consumed:  # in-memory transports
+                            yield result, _LineReader(None, response.content)
+                            return
+                        raw = response.aiter_raw()
+                        try:
+                            yield result, _LineReader(raw)
+                        finally:
+                            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                                await raw.aclose()
+                        return
+                    with _map_transport_errors():
+                        body = (await response.aread()).decode("utf-8", errors="replace")
+                finally:
+                    with trio.CancelScope(shield=True), trio.move_on_after(5):
+                        await response.aclose()
+                result = HTTPResult(response.status_code, dict(response.headers), body)
+                if result.status_code < 400:
+                    yield result, _LineReader(None)
+                    return
+                error = _status_error(result)
+                delay = (
+                    retry_delay(attempt, result.headers) if _should_retry(result, error) else None
+                )
+                if delay is None or attempt >= self._config.max_retries:
+                    raise error
+            if failure is not None:
+                if attempt >= self._config.max_retries:
+                    raise failure
+                delay = retry_delay(attempt)
+            attempt += 1
+            await trio.sleep(delay or 0)
+
+
+class _LineReader:
+    """Decoded body lines, with transport errors mapped.
+
+    An iterator object rather than an async generator, so no scope is ever held open across
+    the consumer's ``await`` (flake8-async ASYNC900).
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes] | None, body: bytes = b"") -> None:
+        self._chunks = chunks
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = body.decode("utf-8", errors="replace").replace("\r\n", "\n")
+        *self._pending, self._partial = text.split("\n")
+
+    def __aiter__(self) -> _LineReader:
+        return self
+
+    async def __anext__(self) -> str:
+        await trio.lowlevel.checkpoint()  # buffered lines must not starve the scheduler
+        while not self._pending:
+            if self._chunks is None:
+                if self._partial:
+                    line, self._partial = self._partial, ""
+                    return line
+                raise StopAsyncIteration
+            try:
+                with _map_transport_errors():
+                    chunk = await anext(self._chunks)
+            except StopAsyncIteration:
+                self._chunks = None
+                self._partial += self._decoder.decode(b"", final=True)
+                continue
+            text = self._partial + self._decoder.decode(chunk)
+            *lines, self._partial = text.replace("\r\n", "\n").split("\n")
+            self._pending.extend(lines)
+        return self._pending.pop(0)

@@ -1,0 +1,269 @@
+"""``OpenAISTTModel``: the facade with the Agents SDK's names and trio-stt's extensions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._audio import AudioInput
+from ._config import ClientConfig
+from ._http import HTTPSession
+from ._rest import (
+    FileLike,
+    SSEDecoder,
+    TranscriptionRequest,
+    build_transcription_request,
+    parse_sse_data,
+    parse_transcription,
+)
+from ._results import (
+    ResponseFormat,
+    Transcription,
+    TranscriptStreamEvent,
+    TranscriptTextDelta,
+    TranscriptTextDone,
+)
+from ._settings import STTModelSettings
+from ._tracing import TracingOptions, transcription_span
+
+if TYPE_CHECKING:
+    import httpx2
+
+__all__ = ["OpenAISTTModel", "TranscriptionStream"]
+
+
+def _model_config(settings: STTModelSettings, **more: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "temperature": settings.temperature,
+        "language": settings.language,
+        "prompt": settings.prompt,
+    }
+    config.update({k: v for k, v in more.items() if v is not None})
+    return config
+
+
+class TranscriptionStream:
+    """Typed events of a streamed file transcription, in arrival order.
+
+    Iterate it (``async for event in stream``) for :class:`TranscriptTextDelta`,
+    :class:`TranscriptTextSegment` and a final :class:`TranscriptTextDone`; :attr:`text` holds
+    the text so far. It is an iterator object, not an async generator, so it is safe to
+    abandon mid-way: leaving the ``async with`` closes the HTTP response.
+    """
+
+    def __init__(self, lines: AsyncIterator[str], request_id: str | None) -> None:
+        self._lines = lines
+        self._decoder = SSEDecoder()
+        self._ended = False
+        self.request_id = request_id
+        self.text = ""
+        self.done: TranscriptTextDone | None = None
+
+    def __repr__(self) -> str:
+        return f"<TranscriptionStream request_id={self.request_id!r} done={self.done is not None}>"
+
+    def __aiter__(self) -> TranscriptionStream:
+        return self
+
+    async def __anext__(self) -> TranscriptStreamEvent:
+        await trio.lowlevel.checkpoint()
+        while not self._ended:
+            try:
+                line = await anext(self._lines)
+                complete = self._decoder.feed_line(line)
+            except StopAsyncIteration:
+                self._ended = True
+                complete = self._decoder.flush()
+            if complete is None:
+                continue
+            event_name, data = complete
+            if event_name == "error":
+                data = data if '"error"' in data else json.dumps({"error": {"message": data}})
+            event = parse_sse_data(data)
+            if event is None:
+                continue
+            if isinstance(event, TranscriptTextDone):
+                self.text, self.done = event.text, event
+            elif isinstance(event, TranscriptTextDelta):
+                self.text += event.delta
+            return event
+        raise StopAsyncIteration
+
+
+class OpenAISTTModel:
+    """A speech-to-text model: file transcription over HTTP, live transcription over WebSocket.
+
+    ``OpenAISTTModel("gpt-transcribe")`` reads ``OPENAI_API_KEY`` and friends from the
+    environment; pass ``config=ClientConfig(...)`` (or keyword overrides such as
+    ``base_url=``) to point it elsewhere. Use it as ``async with`` to close the pooled HTTP
+    connections it opens; an ``http_client`` passed in stays open, it is yours.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        config: ClientConfig | None = None,
+        *,
+        http_client: httpx2.AsyncClient | None = None,
+        **overrides: Any,
+    ) -> None:
+        if config is None:
+            config = ClientConfig.from_env(**overrides)
+        elif overrides:
+            config = config.with_options(**overrides)
+        self.model = model
+        self.config = config
+        self._http = HTTPSession(config, http_client)
+
+    def __repr__(self) -> str:
+        return f"OpenAISTTModel({self.model!r}, base_url={self.config.base_url!r})"
+
+    @property
+    def model_name(self) -> str:
+        return self.model
+
+    async def __aenter__(self) -> OpenAISTTModel:
+        await trio.lowlevel.checkpoint()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close pooled HTTP connections (a borrowed client is left open). Idempotent."""
+        await self._http.aclose()
+
+    # ---------------------------------------------------------------- file transcription
+
+    async def transcribe(
+        self,
+        input: AudioInput,
+        settings: STTModelSettings | None = None,
+        *,
+        trace_include_sensitive_data: bool = True,
+        trace_include_sensitive_audio_data: bool = False,
+    ) -> str:
+        """Transcribe a recording and return its text (the Agents SDK's call).
+
+        Raises:
+            APIStatusError: (a subclass per status) when the server refuses.
+            APIConnectionError: when no exchange happened after the retries.
+            UploadTooLargeError: before sending, when the body would pass 25 MB.
+        """
+        result = await self.transcribe_file(
+            input,
+            settings,
+            trace_include_sensitive_data=trace_include_sensitive_data,
+            trace_include_sensitive_audio_data=trace_include_sensitive_audio_data,
+        )
+        return result.text
+
+    async def transcribe_file(
+        self,
+        file: FileLike,
+        settings: STTModelSettings | None = None,
+        *,
+        filename: str | None = None,
+        response_format: ResponseFormat | None = None,
+        timestamp_granularities: Iterable[str] | None = None,
+        chunking_strategy: str | Mapping[str, Any] | None = None,
+        known_speaker_names: Sequence[str] | None = None,
+        known_speaker_references: Sequence[str] | None = None,
+        trace_include_sensitive_data: bool = True,
+        trace_include_sensitive_audio_data: bool = False,
+    ) -> Transcription:
+        """Transcribe a file (path, bytes or :class:`AudioInput`) in any response format.
+
+        The file's extension tells the server its format (the API trusts it), so bytes are
+        assumed to be WAV unless ``filename`` says otherwise.
+        """
+        settings = settings or STTModelSettings()
+        request = build_transcription_request(
+            self.model,
+            file,
+            settings,
+            filename=filename,
+            response_format=response_format,
+            timestamp_granularities=timestamp_granularities,
+            chunking_strategy=chunking_strategy,
+            known_speaker_names=known_speaker_names,
+            known_speaker_references=known_speaker_references,
+        )
+        options = TracingOptions(trace_include_sensitive_data, trace_include_sensitive_audio_data)
+        with transcription_span(
+            self.model, _model_config(settings, response_format=request.response_format), options
+        ) as span:
+            if isinstance(file, AudioInput):
+                span.set_input_audio(file.to_base64())
+            result = await self._http.post(
+                self.config.rest_url("audio/transcriptions"),
+                content=request.body,
+                headers=self._headers(request),
+            )
+            if result.request_id:
+                span.set_attribute("trio_stt.request_id", result.request_id)
+            transcription = parse_transcription(
+                result.text, request.response_format, result.request_id
+            )
+            span.finish(transcription.text)
+            return transcription
+
+    def stream_transcription(
+        self,
+        file: FileLike,
+        settings: STTModelSettings | None = None,
+        *,
+        filename: str | None = None,
+        chunking_strategy: str | Mapping[str, Any] | None = None,
+        trace_include_sensitive_data: bool = True,
+        trace_include_sensitive_audio_data: bool = False,
+    ) -> AbstractAsyncContextManager[TranscriptionStream]:
+        """Transcribe a file with ``stream=true``; an async context manager of typed events::
+
+        async with model.stream_transcription("talk.wav") as stream:
+            async for event in stream:
+                ...
+        """
+        settings = settings or STTModelSettings()
+        request = build_transcription_request(
+            self.model,
+            file,
+            settings,
+            filename=filename,
+            chunking_strategy=chunking_strategy,
+            stream=True,
+        )
+        options = TracingOptions(trace_include_sensitive_data, trace_include_sensitive_audio_data)
+        return self._open_stream(request, settings, options)
+
+    @asynccontextmanager
+    async def _open_stream(
+        self, request: TranscriptionRequest, settings: STTModelSettings, options: TracingOptions
+    ) -> AsyncIterator[TranscriptionStream]:
+        with transcription_span(self.model, _model_config(settings, stream=True), options) as span:
+            async with self._http.stream_lines(
+                self.config.rest_url("audio/transcriptions"),
+                content=request.body,
+                headers=self._headers(request),
+            ) as (result, lines):
+                stream = TranscriptionStream(lines, result.request_id)
+                yield stream
+            span.finish(stream.text)
+
+    def _headers(self, request: TranscriptionRequest) -> dict[str, str]:
+        headers = self.config.rest_headers()
+        headers["Content-Type"] = request.content_type
+        if request.stream:
+            headers["Accept"] = "text/event-stream"
+            headers["Accept-Encoding"] = "identity"  # lines are read from the raw body
+        return headers

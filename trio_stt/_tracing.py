@@ -1,0 +1,101 @@
+"""Transcription spans through the OpenTelemetry API (a no-op unless an SDK is installed).
+
+One span per REST call and one per realtime turn, carrying what the Agents SDK's
+``transcription_span`` carries: model, model config, input format, and - only when the caller
+allows sensitive data - the output text and the input audio. With sensitive data off, error
+descriptions are reduced to the exception type and code, since server messages can quote the
+user's content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from ._errors import redact_secrets
+
+__all__ = ["TracingOptions", "TurnSpan", "transcription_span"]
+
+_tracer = trace.get_tracer("trio_stt")
+
+SPAN_NAME = "transcription"
+
+
+@dataclass(frozen=True)
+class TracingOptions:
+    """The Agents SDK's two flags: text (transcripts, errors) and audio (base64 PCM)."""
+
+    include_sensitive_data: bool = True
+    include_sensitive_audio_data: bool = False
+
+
+def _describe(exc: BaseException, sensitive: bool) -> str:
+    code = getattr(exc, "code", None)
+    label = type(exc).__name__ + (f" ({code})" if code else "")
+    return redact_secrets(f"{label}: {exc}") if sensitive else label
+
+
+class TurnSpan:
+    """A span that is started and finished by hand (a realtime turn outlives any ``with``)."""
+
+    def __init__(self, model: str, model_config: Mapping[str, Any], options: TracingOptions):
+        self._options = options
+        self._span: Span | None = _tracer.start_span(
+            SPAN_NAME,
+            attributes={
+                "gen_ai.operation.name": "transcription",
+                "gen_ai.request.model": model,
+                "trio_stt.model_config": json.dumps(dict(model_config), default=str),
+                "trio_stt.input_format": "pcm",
+            },
+        )
+
+    @property
+    def open(self) -> bool:
+        return self._span is not None
+
+    def set_input_audio(self, base64_pcm: str) -> None:
+        if self._span is not None and self._options.include_sensitive_audio_data:
+            self._span.set_attribute("trio_stt.input", base64_pcm)
+
+    def set_attribute(self, key: str, value: str | int | float | bool) -> None:
+        if self._span is not None:
+            self._span.set_attribute(key, value)
+
+    def finish(
+        self, output: str | None = None, *, error: BaseException | str | None = None
+    ) -> None:
+        """End the span; idempotent, so cleanup paths may call it again."""
+        span, self._span = self._span, None
+        if span is None:
+            return
+        if output is not None and self._options.include_sensitive_data:
+            span.set_attribute("trio_stt.output", output)
+        if error is not None:
+            if isinstance(error, BaseException):
+                text = _describe(error, self._options.include_sensitive_data)
+            else:
+                text = redact_secrets(error) if self._options.include_sensitive_data else "failed"
+            span.set_status(Status(StatusCode.ERROR, text))
+        span.end()
+
+
+@contextmanager
+def transcription_span(
+    model: str, model_config: Mapping[str, Any], options: TracingOptions
+) -> Iterator[TurnSpan]:
+    """A :class:`TurnSpan` for one REST call; an exception leaving the block is recorded."""
+    span = TurnSpan(model, model_config, options)
+    try:
+        yield span
+    except BaseException as exc:
+        span.finish("", error=exc)
+        raise
+    finally:
+        span.finish()

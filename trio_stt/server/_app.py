@@ -1,0 +1,315 @@
+"""The OpenAI-compatible ASGI application: REST transcription and the realtime WebSocket.
+
+It is a bare ASGI callable (no framework) so that what goes over the wire is exactly what we
+write: OpenAI's bodies, status codes, content types and error shapes, including the quirks
+clients must survive (a 401 whose JSON body is labelled ``text/plain``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from .._audio import read_wav, to_mono_int16
+from .._errors import AudioFormatError
+from .._rest import AUDIO_CONTENT_TYPES, MAX_BODY_BYTES
+from ._formats import CONTENT_TYPES, error_body, render_transcription, sse_events
+from ._multipart import MultipartError, parse_multipart
+from ._recognizers import Recognition, Recognizer, ScriptedRecognizer
+
+__all__ = ["ServerConfig", "RestFault", "RecordedRequest", "STTServerApp"]
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_FORMATS = frozenset(CONTENT_TYPES)
+
+
+@dataclass
+class ServerConfig:
+    """How the local server behaves.
+
+    Attributes:
+        recognizer: turns audio into text (scripted by default; PocketSphinx for real speech).
+        api_key: when set, requests must carry ``Authorization: Bearer <api_key>``.
+        max_body_bytes: REST bodies over this get OpenAI's 413.
+        max_message_bytes: realtime messages over this close the socket with 1009.
+        max_sessions: concurrent realtime sessions; more are refused at the handshake.
+    """
+
+    recognizer: Recognizer = field(default_factory=ScriptedRecognizer)
+    api_key: str | None = field(default=None, repr=False)
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_message_bytes: int = 16 * 1024 * 1024
+    max_sessions: int = 64
+
+
+@dataclass
+class RestFault:
+    """Make the next REST request fail: an error status, or never answer (``hang``)."""
+
+    status: int = 500
+    code: str | None = None
+    message: str = "The server had an error while processing your request."
+    type: str = "server_error"
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One REST request as the server parsed it (for assertions in tests)."""
+
+    fields: dict[str, list[str]]
+    filename: str | None
+    file_bytes: int
+    headers: dict[str, str] = field(repr=False)
+
+
+async def _send_body(
+    send: Send, status: int, body: str, content_type: str, headers: dict[str, str] | None = None
+) -> None:
+    raw = body.encode()
+    head = [(b"content-type", content_type.encode()), (b"x-request-id", b"req_local")]
+    head += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def _send_error(
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> None:
+    await _send_body(
+        send, status, error_body(message, type=type, code=code, param=param), content_type, headers
+    )
+
+
+class STTServerApp:
+    """ASGI app serving ``POST /v1/audio/transcriptions`` and ``/v1/realtime``.
+
+    Test hooks: append :class:`RestFault` objects to :attr:`rest_faults` to fail the next
+    requests; :attr:`requests` records what arrived; :attr:`realtime` is the realtime
+    endpoint with its own hooks.
+    """
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        from ._realtime import RealtimeEndpoint  # the realtime side needs the app's config
+
+        self.config = config or ServerConfig()
+        self.rest_faults: list[RestFault] = []
+        self.requests: list[RecordedRequest] = []
+        self.request_started = trio.Event()
+        self.client_disconnected = trio.Event()
+        self.realtime = RealtimeEndpoint(self.config)
+
+    def __repr__(self) -> str:
+        return f"<STTServerApp recognizer={type(self.config.recognizer).__name__}>"
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        if self.config.api_key is None:
+            return True
+        given = headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {self.config.api_key}".encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path = scope.get("path", "").rstrip("/")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if kind == "websocket":
+            if path.endswith("/realtime"):
+                await self.realtime.handle(scope, receive, send, self.authorized(headers))
+            else:
+                await receive()
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if path.endswith("/health") and scope["method"] == "GET":
+            await _send_body(send, 200, '{"status":"ok"}', "application/json")
+        elif path.endswith("/audio/transcriptions"):
+            if scope["method"] != "POST":
+                await _send_error(send, 405, f"Method {scope['method']} not allowed")
+            else:
+                await self._transcriptions(headers, receive, send)
+        else:
+            await _send_error(
+                send, 404, f"Invalid URL ({scope['method']} {path})", code="unknown_url"
+            )
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _read_body(self, receive: Receive, limit: int) -> bytes | int:
+        """The body, or its size so far (an int) once it passes *limit*."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return size
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _transcriptions(self, headers: dict[str, str], receive: Receive, send: Send) -> None:
+        if not self.authorized(headers):
+            given = headers.get("authorization", "").removeprefix("Bearer ").strip()
+            masked = (given[:3] + "****" + given[-4:]) if len(given) > 8 else "****"
+            # OpenAI really sends this JSON labelled text/plain; clients must cope.
+            await _send_error(
+                send,
+                401,
+                f"Incorrect API key provided: {masked}.",
+                code="invalid_api_key",
+                content_type="text/plain",
+            )
+            return
+        body = await self._read_body(receive, self.config.max_body_bytes)
+        if isinstance(body, int):
+            await _send_error(
+                send,
+                413,
+                f"Maximum content size limit ({self.config.max_body_bytes}) exceeded "
+                f"({body} bytes read)",
+                type="server_error",
+            )
+            return
+        self.request_started.set()
+        if self.rest_faults:
+            fault = self.rest_faults.pop(0)
+            if fault.hang:
+                await self._hang(receive)
+                return
+            await _send_error(
+                send,
+                fault.status,
+                fault.message,
+                type=fault.type,
+                code=fault.code,
+                headers=fault.headers,
+            )
+            return
+        try:
+            form = parse_multipart(body, headers.get("content-type", ""))
+        except MultipartError as exc:
+            await _send_error(send, 400, str(exc), code="invalid_value")
+            return
+        upload = form.files.get("file")
+        self.requests.append(
+            RecordedRequest(
+                dict(form.fields),
+                upload.filename if upload else None,
+                len(upload.data) if upload else 0,
+                headers,
+            )
+        )
+        await self._answer(form, upload, send)
+
+    async def _hang(self, receive: Receive) -> None:
+        # Never answer; notice when the client gives up and closes the connection.
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.client_disconnected.set()
+
+    async def _answer(self, form: Any, upload: Any, send: Send) -> None:
+        model = form.get("model")
+        if not model:
+            await _send_error(send, 400, "you must provide a model parameter", param="model")
+            return
+        if upload is None:
+            await _send_error(send, 400, "you must provide a file parameter", param="file")
+            return
+        ext = upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else ""
+        if ext not in AUDIO_CONTENT_TYPES:
+            await _send_error(
+                send,
+                400,
+                f"Unsupported file format {ext or upload.filename}",
+                code="unsupported_value",
+                param="file",
+            )
+            return
+        fmt = form.get("response_format") or "json"
+        if fmt not in _FORMATS:
+            await _send_error(
+                send, 400, f"Invalid value: '{fmt}'.", code="invalid_value", param="response_format"
+            )
+            return
+        try:
+            frames, rate, channels = read_wav(upload.data)
+            samples = to_mono_int16(frames, channels)
+        except AudioFormatError:
+            await _send_error(
+                send,
+                400,
+                "Audio file might be corrupted or unsupported",
+                code="invalid_value",
+                param="file",
+            )
+            return
+        recognition = await self.recognize(samples, rate)
+        logprobs = "logprobs" in form.get_list("include")
+        if form.get("stream") == "true":
+            await self._stream(send, recognition, logprobs, fmt == "diarized_json")
+            return
+        body = render_transcription(
+            recognition,
+            fmt,
+            granularities=tuple(form.get_list("timestamp_granularities")),
+            logprobs=logprobs,
+            speakers=tuple(form.get_list("known_speaker_names")),
+        )
+        await _send_body(send, 200, body, CONTENT_TYPES[fmt])
+
+    async def recognize(self, samples: Any, rate: int) -> Recognition:
+        recognizer = self.config.recognizer
+        if recognizer.blocking:
+            return await trio.to_thread.run_sync(recognizer.recognize, samples, rate)
+        await trio.lowlevel.checkpoint()
+        return recognizer.recognize(samples, rate)
+
+    async def _stream(self, send: Send, rec: Recognition, logprobs: bool, diarized: bool) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"x-request-id", b"req_local"),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
+        for data in sse_events(rec, logprobs=logprobs, diarized=diarized):
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": f"data: {data}\n\n".encode(),
+                    "more_body": True,
+                }
+            )
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
