@@ -28,7 +28,9 @@ from ._results import (
     TranscriptTextDelta,
     TranscriptTextDone,
 )
+from ._session import OpenAISTTTranscriptionSession, SessionOptions
 from ._settings import STTModelSettings
+from ._streamed_input import StreamedAudioInput
 from ._tracing import TracingOptions, transcription_span
 
 if TYPE_CHECKING:
@@ -259,6 +261,41 @@ class OpenAISTTModel:
                 stream = TranscriptionStream(lines, result.request_id)
                 yield stream
             span.finish(stream.text)
+
+    # ---------------------------------------------------------------- live transcription
+
+    def create_session(
+        self,
+        input: StreamedAudioInput,
+        settings: STTModelSettings | None = None,
+        *,
+        trace_include_sensitive_data: bool = True,
+        trace_include_sensitive_audio_data: bool = False,
+        options: SessionOptions | None = None,
+    ) -> AbstractAsyncContextManager[OpenAISTTTranscriptionSession]:
+        """A live transcription session over the Realtime WebSocket::
+
+            audio = StreamedAudioInput()
+            async with model.create_session(audio) as session:
+                async for text in session.transcribe_turns():
+                    ...
+
+        The session is connected and configured when the block is entered, and nothing it
+        started outlives the block. See :class:`OpenAISTTTranscriptionSession`.
+
+        Raises:
+            ConfigurationError: *settings* that the model is known to reject (early).
+            STTWebsocketConnectionError: on entry or exit, when the session fails.
+        """
+        session = OpenAISTTTranscriptionSession(
+            self.model,
+            self.config,
+            input,
+            settings or STTModelSettings(),
+            TracingOptions(trace_include_sensitive_data, trace_include_sensitive_audio_data),
+            options or SessionOptions(),
+        )
+        return session._run()
 
     def _headers(self, request: TranscriptionRequest) -> dict[str, str]:
         headers = self.config.rest_headers()

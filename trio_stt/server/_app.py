@@ -19,7 +19,7 @@ from .._errors import AudioFormatError
 from .._rest import AUDIO_CONTENT_TYPES, MAX_BODY_BYTES
 from ._formats import CONTENT_TYPES, error_body, render_transcription, sse_events
 from ._multipart import MultipartError, parse_multipart
-from ._recognizers import Recognition, Recognizer, ScriptedRecognizer
+from ._recognizers import Recognition, Recognizer, ScriptedRecognizer, recognize
 
 __all__ = ["ServerConfig", "RestFault", "RecordedRequest", "STTServerApp"]
 
@@ -271,7 +271,7 @@ class STTServerApp:
                 param="file",
             )
             return
-        recognition = await self.recognize(samples, rate)
+        recognition = await recognize(self.config.recognizer, samples, rate)
         logprobs = "logprobs" in form.get_list("include")
         if form.get("stream") == "true":
             await self._stream(send, recognition, logprobs, fmt == "diarized_json")
@@ -284,13 +284,6 @@ class STTServerApp:
             speakers=tuple(form.get_list("known_speaker_names")),
         )
         await _send_body(send, 200, body, CONTENT_TYPES[fmt])
-
-    async def recognize(self, samples: Any, rate: int) -> Recognition:
-        recognizer = self.config.recognizer
-        if recognizer.blocking:
-            return await trio.to_thread.run_sync(recognizer.recognize, samples, rate)
-        await trio.lowlevel.checkpoint()
-        return recognizer.recognize(samples, rate)
 
     async def _stream(self, send: Send, rec: Recognition, logprobs: bool, diarized: bool) -> None:
         await send(

@@ -1,14 +1,290 @@
-"""Realtime endpoint (placeholder until the realtime core lands)."""
+"""The ``/v1/realtime`` endpoint: a transcription session per WebSocket, both dialects.
+
+A thin shell around :class:`RealtimeServerConnection`: it reads ASGI WebSocket messages,
+feeds the core, runs server VAD when the session asks for it, and transcribes each committed
+item in a task of the connection's nursery (so completions of different turns may overlap,
+as on OpenAI). :class:`RealtimeFaults` bends the behaviour for tests.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import trio
+
+from .._errors import RemoteProtocolError
+from .._protocol import (
+    AudioAppend,
+    ClearRequest,
+    CommitRequest,
+    RealtimeServerConnection,
+    SessionUpdateRequest,
+)
+from .._protocol._dialects import Dialect
+from .._results import Logprob
+from .._settings import MODEL_CAPABILITIES
+from ._recognizers import recognize
+from ._vad import EnergyVAD
+
+__all__ = ["RealtimeEndpoint", "RealtimeFaults", "RecordedSession"]
+
+Message = dict[str, Any]
+Send = Callable[[Message], Awaitable[None]]
+Receive = Callable[[], Awaitable[Message]]
+
+
+@dataclass
+class RealtimeFaults:
+    """Ways to make the next realtime sessions misbehave (shared by all of them).
+
+    Counts of appends are per session. Item ordinals are 1-based, in commit order.
+    """
+
+    session_created_delay: float = 0.0
+    drop_session_created: bool = False
+    drop_session_updated: bool = False
+    reject_update: tuple[str, str] | None = None
+    error_after_appends: tuple[int, str, str] | None = None
+    close_after_appends: tuple[int, int, str] | None = None
+    malformed_after_appends: int | None = None
+    oversized_after_appends: tuple[int, int] | None = None
+    hold_completions: int = 0
+    fail_items: frozenset[int] = frozenset()
+    completion_delay: float = 0.0
+    never_complete: bool = False
+    stall_reads_after_update: bool = False
+
+
+@dataclass
+class RecordedSession:
+    """What one client sent, for assertions: every event, audio replaced by its length."""
+
+    path: str
+    query: str
+    headers: dict[str, str] = field(repr=False)
+    dialect: str = "ga"
+    client_events: list[dict[str, Any]] = field(default_factory=list)
+    audio_bytes: int = 0
+
+    def events_of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.client_events if e.get("type") == kind]
 
 
 class RealtimeEndpoint:
     def __init__(self, config: Any) -> None:
         self.config = config
+        self.faults = RealtimeFaults()
+        self.sessions: list[RecordedSession] = []
+        self.active = 0
+        self.session_started = trio.Event()
 
-    async def handle(self, scope: Any, receive: Any, send: Any, authorized: bool) -> None:
-        await receive()
-        await send({"type": "websocket.close", "code": 1011})
+    async def handle(self, scope: Message, receive: Receive, send: Send, authorized: bool) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        if self.active >= self.config.max_sessions:
+            await send({"type": "websocket.close", "code": 1013})  # refused: HTTP 403
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        dialect: Dialect = "beta" if "realtime=v1" in headers.get("openai-beta", "") else "ga"
+        record = RecordedSession(
+            scope.get("path", ""), scope.get("query_string", b"").decode("latin-1"), headers,
+            dialect,
+        )
+        self.sessions.append(record)
+        await send({"type": "websocket.accept"})
+        self.active += 1
+        try:
+            await _Connection(self, record, send).run(receive, authorized)
+        finally:
+            self.active -= 1
+
+
+class _Connection:
+    def __init__(self, endpoint: RealtimeEndpoint, record: RecordedSession, send: Send) -> None:
+        self.endpoint = endpoint
+        self.faults = endpoint.faults
+        self.record = record
+        self._send_raw = send
+        self._lock = trio.Lock()
+        self.core = RealtimeServerConnection(
+            dialect=record.dialect,  # type: ignore[arg-type]
+            session_id=f"sess_{len(endpoint.sessions):04d}",
+            max_message_bytes=endpoint.config.max_message_bytes,
+        )
+        self.vad: EnergyVAD | None = None
+        self.vad_item: str | None = None
+        self.appends = 0
+        self.commits = 0
+        self.held: list[str] = []
+        self.closed = False
+
+    async def send(self, *texts: str) -> None:
+        async with self._lock:
+            for text in texts:
+                if not self.closed:
+                    await self._send_raw({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        async with self._lock:
+            if not self.closed:
+                self.closed = True
+                await self._send_raw({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def run(self, receive: Receive, authorized: bool) -> None:
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            if not authorized:
+                await self.send(self.core.error(
+                    "Incorrect API key provided.", code="invalid_api_key"))
+                await self.close(3000, "invalid_request_error.invalid_api_key")
+                return
+            if self.faults.session_created_delay:
+                await trio.sleep(self.faults.session_created_delay)
+            if not self.faults.drop_session_created:
+                await self.send(self.core.session_created())
+            self.endpoint.session_started.set()
+            while not self.closed:
+                if self.faults.stall_reads_after_update and self.core.configured:
+                    await trio.sleep_forever()
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                await self._on_message(message.get("text") or message.get("bytes") or "")
+            nursery.cancel_scope.cancel()
+
+    def _record(self, text: str | bytes) -> None:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            self.record.client_events.append({"type": "<malformed>", "raw": str(text)[:200]})
+            return
+        if isinstance(obj, dict) and isinstance(obj.get("audio"), str):
+            size = len(obj["audio"]) * 3 // 4
+            obj = {**obj, "audio": f"<{size} bytes>"}
+        self.record.client_events.append(obj if isinstance(obj, dict) else {"type": "<other>"})
+
+    async def _on_message(self, text: str | bytes) -> None:
+        self._record(text)
+        try:
+            event = self.core.receive(text)
+        except RemoteProtocolError as exc:
+            await self.send(self.core.error(str(exc), code="invalid_json"))
+            return
+        if isinstance(event, SessionUpdateRequest):
+            await self._on_update(event)
+        elif isinstance(event, AudioAppend):
+            await self._on_append(event.audio)
+        elif isinstance(event, CommitRequest):
+            result = self.core.commit(event.event_id)
+            await self.send(*result.messages)
+            if self.vad is not None:
+                self.vad.reset()
+            self._start_item(result.item_id, result.audio)
+        elif isinstance(event, ClearRequest):
+            if self.vad is not None:
+                self.vad.reset()
+            await self.send(*self.core.clear())
+        else:
+            await self.send(self.core.error(
+                f"Invalid value: '{event.raw.get('type')}'." if hasattr(event, "raw") else
+                "Unknown event", code="invalid_value", event_id=event.event_id))
+
+    async def _on_update(self, event: SessionUpdateRequest) -> None:
+        faults, config = self.faults, event.config
+        problem = event.problem
+        code, param = "invalid_value", None
+        if problem is not None:
+            code = ("missing_required_parameter" if problem.startswith("Missing")
+                    else "unknown_parameter" if problem.startswith("Unknown") else
+                    "invalid_parameter")
+        elif faults.reject_update is not None:
+            code, problem = faults.reject_update
+        elif config.turn_detection is not None and config.model in MODEL_CAPABILITIES and (
+            not MODEL_CAPABILITIES[config.model].server_vad
+        ):
+            problem = "Turn detection is not supported for this transcription model."
+            param = "session.audio.input.turn_detection"
+        elif config.audio_format != "audio/pcm" or config.sample_rate != 24_000:
+            problem = "Only 24kHz PCM audio (audio/pcm) is supported by this server."
+            param = "session.audio.input.format"
+        if problem is not None:
+            await self.send(self.core.error(problem, code=code, param=param,
+                                            event_id=event.event_id))
+            return
+        self.vad = EnergyVAD(config.turn_detection) if config.turn_detection else None
+        if not faults.drop_session_updated:
+            await self.send(self.core.session_updated(config))
+
+    async def _on_append(self, pcm: bytes) -> None:
+        self.appends += 1
+        self.record.audio_bytes += len(pcm)
+        await self._append_faults()
+        if self.closed:
+            return
+        await self.send(*self.core.append(pcm))
+        if self.vad is None:
+            return
+        for vad_event in self.vad.feed(np.frombuffer(pcm, dtype="<i2")):
+            if vad_event.kind == "start":
+                self.vad_item = self.core.peek_item_id()
+                await self.send(self.core.speech_started(self.vad_item, vad_event.ms))
+            else:
+                item = self.vad_item or self.core.peek_item_id()
+                await self.send(self.core.speech_stopped(item, vad_event.ms))
+                result = self.core.commit(upto_ms=vad_event.ms)
+                await self.send(*result.messages)
+                self._start_item(result.item_id, result.audio)
+
+    async def _append_faults(self) -> None:
+        f, n = self.faults, self.appends
+        if f.error_after_appends and n == f.error_after_appends[0]:
+            await self.send(self.core.error(f.error_after_appends[2], code=f.error_after_appends[1],
+                                            type="server_error" if "server" in f.error_after_appends[1]
+                                            else "invalid_request_error"))
+        if f.malformed_after_appends == n:
+            await self.send('{"type": "conversation.item.input_audio_transcription.delta", ')
+        if f.oversized_after_appends and n == f.oversized_after_appends[0]:
+            await self.send(self.core.raw({"type": "padding",
+                                           "data": "x" * f.oversized_after_appends[1]}))
+        if f.close_after_appends and n == f.close_after_appends[0]:
+            await self.close(f.close_after_appends[1], f.close_after_appends[2])
+
+    def _start_item(self, item_id: str | None, audio: bytes) -> None:
+        if item_id is not None:
+            self.commits += 1
+            self.nursery.start_soon(self._transcribe, item_id, audio, self.commits)
+
+    async def _transcribe(self, item_id: str, audio: bytes, ordinal: int) -> None:
+        faults = self.faults
+        samples = np.frombuffer(audio, dtype="<i2")
+        recognition = await recognize(self.endpoint.config.recognizer, samples, 24_000)
+        if faults.completion_delay:
+            await trio.sleep(faults.completion_delay)
+        if faults.never_complete:
+            return
+        if ordinal in faults.fail_items:
+            await self.send(self.core.failed(item_id, "The audio could not be transcribed."))
+            return
+        logprobs = self.core.config.include_logprobs
+        deltas = []
+        for i, word in enumerate(recognition.words or ()):
+            probs = [Logprob(word.word, word.logprob)] if logprobs else None
+            deltas.append(self.core.delta(item_id, (" " if i else "") + word.word, probs))
+        completed = self.core.completed(
+            item_id, recognition.text, len(audio) / 48,
+            [Logprob(w.word, w.logprob) for w in recognition.words] if logprobs else None,
+        )
+        await self.send(*deltas)
+        if faults.hold_completions:
+            self.held.append(completed)
+            if len(self.held) < faults.hold_completions:
+                return
+            held, self.held = self.held, []
+            await self.send(*reversed(held))
+            return
+        await self.send(completed)

@@ -15,8 +15,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+import trio
 
-__all__ = ["Recognition", "Recognizer", "ScriptedRecognizer", "RecognizedWord"]
+__all__ = ["Recognition", "Recognizer", "ScriptedRecognizer", "RecognizedWord", "recognize"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,13 @@ class ScriptedRecognizer:
         self.calls.append(duration)
         text = self.fn(samples, sample_rate) if self.fn else next(self._next, "")
         return Recognition.evenly_timed(text, duration)
+
+
+async def recognize(
+    recognizer: Recognizer, samples: npt.NDArray[np.int16], sample_rate: int
+) -> Recognition:
+    """Run *recognizer*: in a worker thread when it is ``blocking``, else inline."""
+    if recognizer.blocking:
+        return await trio.to_thread.run_sync(recognizer.recognize, samples, sample_rate)
+    await trio.lowlevel.checkpoint()
+    return recognizer.recognize(samples, sample_rate)

@@ -1,0 +1,74 @@
+"""The realtime transcription protocol, sans I/O: no trio, no httpx2, no trio_websocket.
+
+h11 and wsproto are the model: objects that turn intents into text and text into typed
+events, with the protocol's bookkeeping, and nothing else. The trio session
+(``trio_stt._session``) and the local server (``trio_stt.server``) are thin shells around it.
+"""
+
+from __future__ import annotations
+
+from ._connection import (
+    FATAL_ERROR_CODES,
+    MIN_COMMIT_MS,
+    ClientState,
+    RealtimeConnection,
+    Turn,
+)
+from ._dialects import DIALECTS, Dialect, build_session_update, handshake_headers
+from ._events import (
+    AudioAppend,
+    AudioCleared,
+    AudioCommitted,
+    ClearRequest,
+    ClientEvent,
+    CommitRequest,
+    ConversationItem,
+    RealtimeEvent,
+    ServerError,
+    SessionConfig,
+    SessionCreated,
+    SessionUpdated,
+    SessionUpdateRequest,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptionCompleted,
+    TranscriptionDelta,
+    TranscriptionFailed,
+    UnknownClientEvent,
+    UnknownEvent,
+)
+from ._server import CommitResult, RealtimeServerConnection
+
+__all__ = [
+    "RealtimeConnection",
+    "RealtimeServerConnection",
+    "ClientState",
+    "Turn",
+    "CommitResult",
+    "Dialect",
+    "DIALECTS",
+    "FATAL_ERROR_CODES",
+    "MIN_COMMIT_MS",
+    "build_session_update",
+    "handshake_headers",
+    "RealtimeEvent",
+    "SessionCreated",
+    "SessionUpdated",
+    "SpeechStarted",
+    "SpeechStopped",
+    "AudioCommitted",
+    "AudioCleared",
+    "ConversationItem",
+    "TranscriptionDelta",
+    "TranscriptionCompleted",
+    "TranscriptionFailed",
+    "ServerError",
+    "UnknownEvent",
+    "ClientEvent",
+    "SessionConfig",
+    "SessionUpdateRequest",
+    "AudioAppend",
+    "CommitRequest",
+    "ClearRequest",
+    "UnknownClientEvent",
+]

@@ -1,0 +1,119 @@
+"""``StreamedAudioInput``: the producer side of a live session, bounded.
+
+Audio is converted as it is added, in the producer's task: a wrong dtype raises right there,
+where the bug is, instead of inside the session. Resampling is stateful (one soxr stream per
+input) so chunk edges do not click. The channel is bounded, so a producer faster than the
+network waits in :meth:`add_audio` instead of growing memory; closing it is the end-of-input
+signal, there is no sentinel value.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+import trio
+
+from ._audio import REALTIME_SAMPLE_RATE, to_mono_int16
+
+__all__ = ["StreamedAudioInput", "AudioChunk"]
+
+AudioChunk = tuple[bytes, int]
+"""Little-endian PCM16 mono 24 kHz bytes, and the chunk's peak absolute sample."""
+
+
+class StreamedAudioInput:
+    """Live audio for :meth:`OpenAISTTModel.create_session`.
+
+    Args:
+        frame_rate: the rate of the arrays you will add (resampled to 24 kHz when different).
+        channels: channels of the arrays you will add (downmixed to mono).
+        max_buffered_chunks: how many added chunks may wait to be sent before
+            :meth:`add_audio` blocks.
+    """
+
+    def __init__(
+        self,
+        *,
+        frame_rate: int = REALTIME_SAMPLE_RATE,
+        channels: int = 1,
+        max_buffered_chunks: int = 32,
+    ) -> None:
+        self.frame_rate = frame_rate
+        self.channels = channels
+        self._send, self._receive = trio.open_memory_channel[AudioChunk](max_buffered_chunks)
+        self._resampler = (
+            soxr.ResampleStream(frame_rate, REALTIME_SAMPLE_RATE, 1, dtype="int16")
+            if frame_rate != REALTIME_SAMPLE_RATE
+            else None
+        )
+        self._taken = False
+        self._closed = False
+        self.chunks_added = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<StreamedAudioInput {self.frame_rate} Hz x{self.channels} "
+            f"added={self.chunks_added} closed={self._closed}>"
+        )
+
+    async def add_audio(self, audio: npt.NDArray[np.int16] | npt.NDArray[np.float32] | None) -> None:
+        """Queue a chunk for sending; waits while the buffer is full. ``None`` ends the input.
+
+        Raises:
+            AudioFormatError: the array is not audio we can send (named in the message).
+            trio.ClosedResourceError: the input was already closed.
+        """
+        if audio is None:
+            await self.aclose()
+            return
+        if self._closed:
+            raise trio.ClosedResourceError("this StreamedAudioInput is closed")
+        mono = to_mono_int16(audio, self.channels)
+        if self._resampler is not None:
+            mono = np.asarray(self._resampler.resample_chunk(mono), dtype=np.int16)
+        await self._put(mono)
+
+    async def _put(self, mono: npt.NDArray[np.int16]) -> None:
+        if mono.size == 0:
+            await trio.lowlevel.checkpoint()
+            return
+        peak = int(np.abs(mono.astype(np.int32)).max())
+        await self._send.send((mono.astype("<i2", copy=False).tobytes(), peak))
+        self.chunks_added += 1
+
+    async def aclose(self) -> None:
+        """End the input: the session commits what is left (if it holds speech) and finishes."""
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._closed = True
+        if self._resampler is not None:
+            tail = np.asarray(
+                self._resampler.resample_chunk(np.zeros(0, np.int16), last=True), dtype=np.int16
+            )
+            try:
+                await self._put(tail)
+            finally:
+                await self._send.aclose()
+        else:
+            await self._send.aclose()
+
+    async def __aenter__(self) -> StreamedAudioInput:
+        await trio.lowlevel.checkpoint()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _take(self) -> trio.MemoryReceiveChannel[AudioChunk]:
+        """The receiving end, for exactly one session."""
+        if self._taken:
+            raise RuntimeError("a StreamedAudioInput feeds one session only; make a new one")
+        self._taken = True
+        return self._receive

@@ -1,0 +1,80 @@
+"""An energy-based voice activity detector that behaves like OpenAI's ``server_vad``.
+
+It honours the same knobs: ``threshold`` (0..1, mapped to an RMS level between -60 and
+-10 dBFS, so 0.5 is -35 dBFS), ``prefix_padding_ms`` (audio kept before the detected start)
+and ``silence_duration_ms`` (how long a pause ends a turn). Times are session milliseconds,
+like ``audio_start_ms`` / ``audio_end_ms`` on the wire. Pure numpy: the endpoint feeds it and
+acts on what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["EnergyVAD", "VADEvent"]
+
+FRAME_MS = 10
+SAMPLES_PER_FRAME = 240  # 10 ms at 24 kHz
+
+
+@dataclass(frozen=True)
+class VADEvent:
+    kind: str  # "start" or "stop"
+    ms: int
+
+
+class EnergyVAD:
+    """Feed 24 kHz int16 audio; get speech start and stop times."""
+
+    def __init__(self, turn_detection: Mapping[str, Any] | None = None) -> None:
+        td = turn_detection or {}
+        threshold = float(td.get("threshold", 0.5) or 0.5)
+        if td.get("type") == "semantic_vad":  # eagerness has no energy analogue; defaults
+            threshold = 0.5
+        self.level = 32768.0 * 10 ** ((-60.0 + 50.0 * min(max(threshold, 0.0), 1.0)) / 20.0)
+        self.prefix_ms = int(td.get("prefix_padding_ms", 300) or 0)
+        self.silence_ms = int(td.get("silence_duration_ms", 500) or 500)
+        self.min_speech_ms = 60
+        self._pending = np.zeros(0, np.int16)
+        self._now_ms = 0
+        self.speaking = False
+        self._voiced_run = 0
+        self._silence_run = 0
+        self._last_voice_end = 0
+
+    def feed(self, samples: np.ndarray) -> list[VADEvent]:
+        data = np.concatenate([self._pending, samples]) if self._pending.size else samples
+        whole = len(data) - len(data) % SAMPLES_PER_FRAME
+        self._pending = data[whole:].copy()
+        events: list[VADEvent] = []
+        if whole == 0:
+            return events
+        frames = data[:whole].astype(np.float32).reshape(-1, SAMPLES_PER_FRAME)
+        rms = np.sqrt(np.mean(frames * frames, axis=1))
+        for loud in rms > self.level:
+            self._now_ms += FRAME_MS
+            if loud:
+                self._voiced_run += FRAME_MS
+                self._silence_run = 0
+                self._last_voice_end = self._now_ms
+                if not self.speaking and self._voiced_run >= self.min_speech_ms:
+                    self.speaking = True
+                    start = self._now_ms - self._voiced_run
+                    events.append(VADEvent("start", max(0, start - self.prefix_ms)))
+            else:
+                self._voiced_run = 0
+                self._silence_run += FRAME_MS
+                if self.speaking and self._silence_run >= self.silence_ms:
+                    self.speaking = False
+                    events.append(VADEvent("stop", min(self._now_ms, self._last_voice_end + 100)))
+        return events
+
+    def reset(self) -> None:
+        """After a manual commit or clear: the next speech is a new turn."""
+        self.speaking = False
+        self._voiced_run = 0
+        self._silence_run = 0
