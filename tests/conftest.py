@@ -4,6 +4,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import numpy as np
 import pytest
+import trio
+import trio.testing
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -17,6 +19,18 @@ _exporter = InMemorySpanExporter()
 _provider = TracerProvider()
 _provider.add_span_processor(SimpleSpanProcessor(_exporter))
 trace.set_tracer_provider(_provider)
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    """pytest-trio's autojump clock, but patient with real sockets.
+
+    Our timeout tests run client and server on loopback sockets. With a zero threshold the
+    clock may jump while bytes are still on their way through the kernel (everything is
+    briefly "blocked"), firing a timeout that could never fire for real. A tenth of a second
+    of real idleness first makes a jump mean "nothing is going to happen".
+    """
+    return trio.testing.MockClock(autojump_threshold=0.1)
 
 
 @pytest.fixture

@@ -77,6 +77,45 @@ from ._errors import (
 )
 from ._model import OpenAISTTModel as OpenAISTTModel
 from ._model import TranscriptionStream as TranscriptionStream
+from ._protocol import (
+    AudioCleared as AudioCleared,
+)
+from ._protocol import (
+    AudioCommitted as AudioCommitted,
+)
+from ._protocol import (
+    ConversationItem as ConversationItem,
+)
+from ._protocol import (
+    RealtimeEvent as RealtimeEvent,
+)
+from ._protocol import (
+    ServerError as ServerError,
+)
+from ._protocol import (
+    SessionCreated as SessionCreated,
+)
+from ._protocol import (
+    SessionUpdated as SessionUpdated,
+)
+from ._protocol import (
+    SpeechStarted as SpeechStarted,
+)
+from ._protocol import (
+    SpeechStopped as SpeechStopped,
+)
+from ._protocol import (
+    TranscriptionCompleted as TranscriptionCompleted,
+)
+from ._protocol import (
+    TranscriptionDelta as TranscriptionDelta,
+)
+from ._protocol import (
+    TranscriptionFailed as TranscriptionFailed,
+)
+from ._protocol import (
+    UnknownEvent as UnknownEvent,
+)
 from ._results import (
     DurationUsage as DurationUsage,
 )
@@ -104,6 +143,15 @@ from ._results import (
 from ._results import (
     TranscriptTextSegment as TranscriptTextSegment,
 )
+from ._session import (
+    OpenAISTTTranscriptionSession as OpenAISTTTranscriptionSession,
+)
+from ._session import (
+    SessionOptions as SessionOptions,
+)
+from ._session import (
+    SessionStatistics as SessionStatistics,
+)
 from ._settings import (
     MODEL_CAPABILITIES as MODEL_CAPABILITIES,
 )
@@ -113,6 +161,7 @@ from ._settings import (
 from ._settings import (
     STTModelSettings as STTModelSettings,
 )
+from ._streamed_input import StreamedAudioInput as StreamedAudioInput
 from ._version import __version__ as __version__
 
 __all__ = [
@@ -123,6 +172,25 @@ __all__ = [
     "ClientConfig",
     "ModelCapabilities",
     "MODEL_CAPABILITIES",
+    # live transcription
+    "OpenAISTTTranscriptionSession",
+    "SessionOptions",
+    "SessionStatistics",
+    "StreamedAudioInput",
+    # realtime events
+    "RealtimeEvent",
+    "SessionCreated",
+    "SessionUpdated",
+    "SpeechStarted",
+    "SpeechStopped",
+    "AudioCommitted",
+    "AudioCleared",
+    "ConversationItem",
+    "TranscriptionDelta",
+    "TranscriptionCompleted",
+    "TranscriptionFailed",
+    "ServerError",
+    "UnknownEvent",
     # audio
     "AudioInput",
     # file transcription results

@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -70,7 +71,15 @@ from ._protocol._dialects import Dialect
 from ._settings import STTModelSettings
 from ._streamed_input import AudioChunk, StreamedAudioInput
 from ._tracing import TracingOptions, TurnSpan
-from ._websocket import WebSocketConnector, WebSocketTransport, connect_websocket, map_websocket_error
+from ._websocket import (
+    WebSocketConnector,
+    WebSocketTransport,
+    connect_websocket,
+    map_websocket_error,
+)
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["SessionOptions", "SessionStatistics", "OpenAISTTTranscriptionSession"]
 
@@ -127,8 +136,13 @@ def _leaves(group: BaseException) -> list[BaseException]:
     return [group]
 
 
-_PRIORITY = (RealtimeServerError, RemoteProtocolError, STTWebsocketTimeoutError,
-             WebSocketClosedError, STTError)
+_PRIORITY = (
+    RealtimeServerError,
+    RemoteProtocolError,
+    STTWebsocketTimeoutError,
+    WebSocketClosedError,
+    STTError,
+)
 
 
 class OpenAISTTTranscriptionSession:
@@ -257,7 +271,8 @@ class OpenAISTTTranscriptionSession:
                             raise
                         tasks.cancel_scope.cancel()
                 finally:
-                    await self._shutdown(transport)
+                    with trio.move_on_after(2 * self._options.close_timeout, shield=True):
+                        await self._shutdown(transport)
                     transport_nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             chosen = self._collapse(group)
@@ -281,7 +296,14 @@ class OpenAISTTTranscriptionSession:
             return None
         mapped: list[BaseException] = []
         for leaf in errors:
-            ours = map_websocket_error(leaf)
+            ours: BaseException | None = map_websocket_error(leaf)
+            closed = ours or leaf
+            if isinstance(closed, WebSocketClosedError) and closed.code == 1009:
+                # trio-websocket refused an oversized message (whichever task saw it first).
+                ours = RemoteProtocolError(
+                    "the server sent a message over the "
+                    f"{self._options.max_message_bytes:,}-byte limit (closed with 1009)"
+                )
             if ours is not None:
                 ours.__cause__ = leaf
                 mapped.append(ours)
@@ -313,15 +335,18 @@ class OpenAISTTTranscriptionSession:
 
     async def _configure(self, transport: WebSocketTransport) -> None:
         opts = self._options
-        await self._await_state(transport, ClientState.AWAITING_CREATED,
-                                "session.created", opts.session_created_timeout)
+        await self._await_state(
+            transport, ClientState.AWAITING_CREATED, "session.created", opts.session_created_timeout
+        )
         await self._send(self._core.update_session(self.model, self._settings))
-        await self._await_state(transport, ClientState.CONFIGURING,
-                                "session.updated", opts.session_updated_timeout)
+        await self._await_state(
+            transport, ClientState.CONFIGURING, "session.updated", opts.session_updated_timeout
+        )
 
     async def _await_state(
         self, transport: WebSocketTransport, state: ClientState, awaited: str, seconds: float
     ) -> None:
+        await trio.lowlevel.checkpoint()
         with trio.move_on_after(seconds) as scope:
             while self._core.state is state:
                 message = await transport.receive()
@@ -334,6 +359,7 @@ class OpenAISTTTranscriptionSession:
             raise STTWebsocketTimeoutError(awaited, seconds)
 
     async def _shutdown(self, transport: WebSocketTransport) -> None:
+        await trio.lowlevel.checkpoint()
         with trio.CancelScope(shield=True):
             if not self._dropped:
                 with trio.move_on_after(self._options.close_timeout):
@@ -357,8 +383,9 @@ class OpenAISTTTranscriptionSession:
                     scope.deadline = trio.current_time() + self._options.send_timeout
                     await transport.send(message)
             except WebSocketClosedError:
-                if self._dropped:  # the watchdog dropped it because we are being cancelled
-                    await trio.lowlevel.checkpoint()
+                if self._was_dropped():  # the watchdog dropped it: we are being cancelled
+                    # Deliberately let Cancelled replace the transport error here.
+                    await trio.lowlevel.checkpoint()  # noqa: ASYNC120
                 raise
             finally:
                 self._in_flight = False
@@ -367,11 +394,16 @@ class OpenAISTTTranscriptionSession:
                 with trio.CancelScope(shield=True):
                     await transport.abort()
                 raise WebSocketClosedError(
-                    None, None,
+                    None,
+                    None,
                     detail=f"a send took longer than {self._options.send_timeout:g} s "
                     "(the server stopped reading); the connection was dropped",
                 )
         self._stats.messages_sent += 1
+
+    def _was_dropped(self) -> bool:
+        # A method, not the attribute: another task may set it while this one awaits.
+        return self._dropped
 
     async def _watchdog(self, task_status: trio.TaskStatus[None]) -> None:
         task_status.started()
@@ -387,11 +419,12 @@ class OpenAISTTTranscriptionSession:
         self, audio_rx: trio.MemoryReceiveChannel[AudioChunk], task_status: trio.TaskStatus[None]
     ) -> None:
         task_status.started()
+        await trio.lowlevel.checkpoint()
         max_bytes = int(self._options.max_append_ms * 48)
         keep_audio = self._tracing.include_sensitive_audio_data
         while True:
             try:
-                pcm, peak = await audio_rx.receive()
+                pcm, voiced = await audio_rx.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 break
             chunks, count = [pcm], 1
@@ -399,13 +432,15 @@ class OpenAISTTTranscriptionSession:
             # Coalesce what is already waiting: per-message cost dominates under load.
             while size < max_bytes:
                 try:
-                    more, more_peak = audio_rx.receive_nowait()
+                    more, more_voiced = audio_rx.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                     break
+                if more_voiced >= 0:
+                    voiced = size / 48 + more_voiced
                 chunks.append(more)
-                peak, size, count = max(peak, more_peak), size + len(more), count + 1
+                size, count = size + len(more), count + 1
             data = chunks[0] if count == 1 else b"".join(chunks)
-            await self._send(self._core.append_audio(data, peak=peak))
+            await self._send(self._core.append_audio(data, voiced_until_ms=voiced))
             if keep_audio:
                 self._turn_audio.append(data)
             self._stats.audio_seconds_sent += len(data) / 48_000
@@ -443,20 +478,16 @@ class OpenAISTTTranscriptionSession:
         self, tx: trio.MemorySendChannel[RealtimeEvent], task_status: trio.TaskStatus[None]
     ) -> None:
         task_status.started()
+        await trio.lowlevel.checkpoint()
         transport = self._transport
         assert transport is not None
-        async with tx:
+        with tx:
             while True:
                 try:
                     message = await transport.receive()
-                except WebSocketClosedError as exc:
+                except WebSocketClosedError:
                     if self._closing:
                         return
-                    if exc.code == 1009:
-                        raise RemoteProtocolError(
-                            "the server sent a message over the "
-                            f"{self._options.max_message_bytes:,}-byte limit (closed with 1009)"
-                        ) from exc
                     raise
                 self._stats.messages_received += 1
                 for event in self._core.receive(message):
@@ -484,7 +515,10 @@ class OpenAISTTTranscriptionSession:
         self, rx: trio.MemoryReceiveChannel[RealtimeEvent], task_status: trio.TaskStatus[None]
     ) -> None:
         task_status.started()
-        async with rx, self._turns_tx, self._events_tx:
+        await trio.lowlevel.checkpoint()
+        # Sync close (``with``): an async close is a checkpoint, where a cancellation from the
+        # block finishing could replace the error this task is raising.
+        with rx, self._turns_tx, self._events_tx:
             while True:
                 with trio.CancelScope() as scope:
                     self._wait_scope = scope
@@ -496,7 +530,9 @@ class OpenAISTTTranscriptionSession:
                     finally:
                         self._wait_scope = None
                 if scope.cancelled_caught:
-                    raise STTWebsocketTimeoutError(self._awaiting(), self._options.inactivity_timeout)
+                    raise STTWebsocketTimeoutError(
+                        self._awaiting(), self._options.inactivity_timeout
+                    )
                 await self._handle(event)
                 if self._input_done and self._core.outstanding == 0:
                     self._start_finish()
@@ -504,6 +540,7 @@ class OpenAISTTTranscriptionSession:
                 await self._emit_turn(turn)
 
     async def _handle(self, event: RealtimeEvent) -> None:
+        await trio.lowlevel.checkpoint()
         if self._want_events:
             await self._events_tx.send(event)
         if isinstance(event, (SpeechStarted, AudioCommitted, TranscriptionDelta)):
@@ -521,27 +558,36 @@ class OpenAISTTTranscriptionSession:
             self._stats.turns_failed += 1
         elif isinstance(event, ServerError):
             self._stats.recoverable_errors += 1
-            logger.warning("recoverable server error %s (answering %s)", event.code, event.caused_by)
+            logger.warning(
+                "recoverable server error %s (answering %s)", event.code, event.caused_by
+            )
         for turn in self._core.pop_finished_turns():
             await self._emit_turn(turn)
 
     def _span_for(self, item_id: str) -> TurnSpan:
         span = self._spans.get(item_id)
         if span is None:
-            config = {"language": self._settings.language, "prompt": self._settings.prompt,
-                      "turn_detection": self._settings.turn_detection, "item_id": item_id}
+            config = {
+                "language": self._settings.language,
+                "prompt": self._settings.prompt,
+                "turn_detection": self._settings.turn_detection,
+                "item_id": item_id,
+            }
             span = self._spans[item_id] = TurnSpan(self.model, config, self._tracing)
             span.set_attribute("trio_stt.item_id", item_id)
         return span
 
     async def _emit_turn(self, turn: Turn) -> None:
+        await trio.lowlevel.checkpoint()
         if self._want_turns and turn.text and not turn.failed:
             await self._turns_tx.send(turn.text)
 
 
 def _server_error(event: ServerError) -> RealtimeServerError:
     return RealtimeServerError(
-        event.message, code=event.code, type=event.type, param=event.param,
+        event.message,
+        code=event.code,
+        type=event.type,
+        param=event.param,
         event_id=event.client_event_id,
     )
-

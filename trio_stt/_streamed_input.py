@@ -20,8 +20,22 @@ from ._audio import REALTIME_SAMPLE_RATE, to_mono_int16
 
 __all__ = ["StreamedAudioInput", "AudioChunk"]
 
-AudioChunk = tuple[bytes, int]
-"""Little-endian PCM16 mono 24 kHz bytes, and the chunk's peak absolute sample."""
+AudioChunk = tuple[bytes, float]
+"""Little-endian PCM16 mono 24 kHz bytes, and where (ms from its start) its last voiced 10 ms
+frame ends, or -1.0 when none is voiced."""
+
+VOICED_RMS = 32768 * 10 ** (-45 / 20)
+"""A 10 ms frame louder than -45 dBFS RMS counts as voiced: above a typical microphone's noise
+floor, well below speech. It only decides whether the tail at end of input is worth a commit."""
+
+
+def voiced_until_ms(mono: npt.NDArray[np.int16]) -> float:
+    """End of the last voiced 10 ms frame of 24 kHz *mono*, in ms from its start; -1 if none."""
+    usable = mono[: mono.size - mono.size % 240].astype(np.float32).reshape(-1, 240)
+    if usable.size == 0:
+        return -1.0
+    voiced = np.flatnonzero(np.sqrt(np.mean(usable * usable, axis=1)) > VOICED_RMS)
+    return float((voiced[-1] + 1) * 10) if voiced.size else -1.0
 
 
 class StreamedAudioInput:
@@ -59,7 +73,9 @@ class StreamedAudioInput:
             f"added={self.chunks_added} closed={self._closed}>"
         )
 
-    async def add_audio(self, audio: npt.NDArray[np.int16] | npt.NDArray[np.float32] | None) -> None:
+    async def add_audio(
+        self, audio: npt.NDArray[np.int16] | npt.NDArray[np.float32] | None
+    ) -> None:
         """Queue a chunk for sending; waits while the buffer is full. ``None`` ends the input.
 
         Raises:
@@ -80,8 +96,8 @@ class StreamedAudioInput:
         if mono.size == 0:
             await trio.lowlevel.checkpoint()
             return
-        peak = int(np.abs(mono.astype(np.int32)).max())
-        await self._send.send((mono.astype("<i2", copy=False).tobytes(), peak))
+        chunk = (mono.astype("<i2", copy=False).tobytes(), voiced_until_ms(mono))
+        await self._send.send(chunk)
         self.chunks_added += 1
 
     async def aclose(self) -> None:
@@ -106,7 +122,9 @@ class StreamedAudioInput:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()

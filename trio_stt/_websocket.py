@@ -116,8 +116,9 @@ async def connect_websocket(
     stream: trio.abc.Stream = tcp
     try:
         if secure:
-            tls = trio.SSLStream(tcp, ssl.create_default_context(), server_hostname=host,
-                                 https_compatible=True)
+            tls = trio.SSLStream(
+                tcp, ssl.create_default_context(), server_hostname=host, https_compatible=True
+            )
             await tls.do_handshake()
             stream = tls
         host_header = parts.netloc.rsplit("@", 1)[-1]

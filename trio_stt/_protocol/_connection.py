@@ -8,9 +8,13 @@ sends what it returns. Everything the protocol obliges a client to remember live
 
 * **State**: AWAITING_CREATED -> CREATED -> CONFIGURING -> READY, or FAILED after a fatal
   error. Sending audio before READY is a :class:`LocalProtocolError`.
-* **The uncommitted buffer**: its duration, and whether any of it was more than digital
-  silence. At end of input this decides between commit (there is speech to transcribe) and
-  clear (committing silence costs money and invites phantom text such as "Thank you.").
+* **The uncommitted tail**: where it starts (our last commit or clear, or the server's last
+  ``speech_stopped``) and where the last voiced audio in it ends. At end of input this decides
+  between commit (speech the server has not committed) and clear (silence: committing it
+  costs money and invites phantom text such as "Thank you."). With server VAD, a tail whose
+  speech is followed by at least ``silence_duration_ms`` of silence is committed by the
+  server itself, because it handles our events in order; our clear then doubles as a barrier:
+  every VAD commit comes back before ``cleared``. Pending clears count as outstanding.
 * **Pending commits**, keyed by the ``event_id`` we put on each commit. ``committed`` events do
   not echo that id, and a too-small commit fails *after* later commits succeed (protocol.md
   §1.11), so a ``committed`` is matched to the oldest pending commit that was large enough to
@@ -131,7 +135,6 @@ class RealtimeConnection:
     Args:
         dialect: ``"ga"`` (OpenAI today) or ``"beta"`` (older compatible servers).
         max_message_bytes: received messages larger than this are a protocol error.
-        silence_peak: int16 peak at or below which an appended chunk counts as silence.
     """
 
     def __init__(
@@ -139,17 +142,17 @@ class RealtimeConnection:
         *,
         dialect: Dialect = "ga",
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        silence_peak: int = 64,
     ) -> None:
         self.dialect: Dialect = dialect
         self.max_message_bytes = max_message_bytes
-        self.silence_peak = silence_peak
         self.state = ClientState.AWAITING_CREATED
         self.vad_enabled = False
+        self.vad_silence_ms: float | None = None  # None: unknown (semantic VAD)
         self.speech_active = False
-        self.uncommitted_ms = 0.0
-        self.tail_has_signal = False
         self.appended_ms = 0.0
+        self._tail_start_ms = 0.0
+        self._last_voiced_ms = -1.0
+        self._pending_clears = 0
         self.session: Mapping[str, Any] = {}
         self.fatal_error: ServerError | None = None
         self._counter = 0
@@ -198,28 +201,42 @@ class RealtimeConnection:
         if self.state is ClientState.CREATED:
             self.state = ClientState.CONFIGURING
             self._update_id = event_id
-        self.vad_enabled = effective_turn_detection(model, settings) is not None
+        self._set_vad(effective_turn_detection(model, settings))
         return json.dumps(message, separators=(",", ":"))
+
+    def _set_vad(self, turn_detection: Mapping[str, Any] | None) -> None:
+        self.vad_enabled = turn_detection is not None
+        self.vad_silence_ms = None
+        if turn_detection is not None and turn_detection.get("type") == "server_vad":
+            silence = turn_detection.get("silence_duration_ms", 500)
+            self.vad_silence_ms = float(silence) if isinstance(silence, (int, float)) else 500.0
+
+    @property
+    def uncommitted_ms(self) -> float:
+        """Audio appended since the last commit, clear or server-side stop."""
+        return max(0.0, self.appended_ms - self._tail_start_ms)
 
     def _require_ready(self, what: str) -> None:
         if self.state is not ClientState.READY:
             raise LocalProtocolError(f"cannot {what} in state {self.state.value}")
 
-    def append_audio(self, pcm: bytes, *, peak: int | None = None) -> str:
+    def append_audio(self, pcm: bytes, *, voiced_until_ms: float | None = None) -> str:
         """``input_audio_buffer.append`` for little-endian PCM16 mono 24 kHz *pcm*.
 
         Built by string concatenation: base64 is JSON-safe, and a ``json.dumps`` of a large
-        payload per chunk is measurable at hundreds of streams. *peak* (max absolute sample)
-        lets the caller tell us whether the chunk holds any signal; ``None`` means assume so.
+        payload per chunk is measurable at hundreds of streams. *voiced_until_ms* is where,
+        from the start of *pcm*, its last voiced audio ends (negative: none); ``None`` means
+        unknown, taken as voiced throughout.
         """
         self._require_ready("append audio")
         if len(pcm) % 2:
             raise LocalProtocolError(f"PCM16 audio must be an even number of bytes; got {len(pcm)}")
-        ms = len(pcm) / 48.0  # 24,000 samples/s x 2 bytes = 48 bytes per ms
-        self.uncommitted_ms += ms
-        self.appended_ms += ms
-        if peak is None or peak > self.silence_peak:
-            self.tail_has_signal = True
+        start = self.appended_ms
+        self.appended_ms += len(pcm) / 48.0  # 24,000 samples/s x 2 bytes = 48 bytes per ms
+        if voiced_until_ms is None:
+            self._last_voiced_ms = self.appended_ms
+        elif voiced_until_ms >= 0:
+            self._last_voiced_ms = start + voiced_until_ms
         return (
             '{"type":"input_audio_buffer.append","audio":"'
             + base64.b64encode(pcm).decode("ascii")
@@ -231,8 +248,7 @@ class RealtimeConnection:
         self._require_ready("commit")
         event_id = self._next_id("commit", "commit")
         self._pending_commits[event_id] = self.uncommitted_ms
-        self.uncommitted_ms = 0.0
-        self.tail_has_signal = False
+        self._tail_start_ms = self.appended_ms
         self.speech_active = False
         return f'{{"type":"input_audio_buffer.commit","event_id":"{event_id}"}}'
 
@@ -240,27 +256,28 @@ class RealtimeConnection:
         """``input_audio_buffer.clear``: drop uncommitted audio."""
         self._require_ready("clear")
         event_id = self._next_id("clear", "clear")
-        self.uncommitted_ms = 0.0
-        self.tail_has_signal = False
+        self._tail_start_ms = self.appended_ms
+        self._pending_clears += 1
         self.speech_active = False
-        self._vad_expected.clear()
         return f'{{"type":"input_audio_buffer.clear","event_id":"{event_id}"}}'
 
     def finish_input(self) -> str | None:
         """What to send when the audio ends: a commit, a clear, or nothing.
 
-        Commit when the tail holds speech (VAD mode: speech started and not stopped; manual
-        mode: at least 100 ms with some signal); clear when it holds only silence.
+        Commit when the tail holds voiced audio the server has not committed and will not
+        commit by itself; otherwise clear (a barrier after which no VAD commit can follow).
         """
         if self.state is not ClientState.READY:
             return None
-        if self.vad_enabled:
-            speech = self.speech_active
-        else:
-            speech = self.tail_has_signal
-        if speech and self.uncommitted_ms >= MIN_COMMIT_MS:
+        voiced_tail = self._last_voiced_ms > self._tail_start_ms
+        server_will_commit = (
+            self.vad_enabled
+            and self.vad_silence_ms is not None
+            and self.appended_ms - self._last_voiced_ms >= self.vad_silence_ms
+        )
+        if voiced_tail and not server_will_commit and self.uncommitted_ms >= MIN_COMMIT_MS:
             return self.commit()
-        if self.uncommitted_ms > 0 or self._vad_expected:
+        if self.uncommitted_ms > 0 or self._vad_expected or self.vad_enabled:
             return self.clear()
         return None
 
@@ -270,7 +287,9 @@ class RealtimeConnection:
     def outstanding(self) -> int:
         """Commits not yet answered plus committed items not yet completed or failed."""
         unfinished = sum(1 for item_id in self._order if not self._items[item_id].finished)
-        return len(self._pending_commits) + len(self._vad_expected) + unfinished
+        return (
+            len(self._pending_commits) + self._pending_clears + len(self._vad_expected) + unfinished
+        )
 
     def pop_finished_turns(self) -> list[Turn]:
         """Finished turns that are next in commit order (possibly none)."""
@@ -346,18 +365,13 @@ class RealtimeConnection:
         if self.state is ClientState.CONFIGURING:
             self.state = ClientState.READY
         self._forget_oldest("session.update")
-        echoed = self._echoed_turn_detection()
-        if echoed is not None:
-            self.vad_enabled = echoed
-        return SessionUpdated(self.session, event_id=event_id)
-
-    def _echoed_turn_detection(self) -> bool | None:
-        """Whether the server says VAD is on, when the echo says anything at all."""
         audio = self.session.get("audio")
         holder = audio.get("input") if isinstance(audio, Mapping) else self.session
-        if not isinstance(holder, Mapping) or "turn_detection" not in holder:
-            return None
-        return isinstance(holder["turn_detection"], Mapping)
+        if isinstance(holder, Mapping) and "turn_detection" in holder:
+            # The server's word on VAD (and its silence duration) beats what we asked for.
+            echoed = holder["turn_detection"]
+            self._set_vad(echoed if isinstance(echoed, Mapping) else None)
+        return SessionUpdated(self.session, event_id=event_id)
 
     def _on_speech_started(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
         item_id = _text(obj, "item_id") or ""
@@ -369,9 +383,8 @@ class RealtimeConnection:
     def _on_speech_stopped(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
         end_ms = _int(obj, "audio_end_ms")
         self.speech_active = False
-        # The server commits up to end_ms itself; what follows is the silent tail.
-        self.uncommitted_ms = max(0.0, self.appended_ms - end_ms) if end_ms else 0.0
-        self.tail_has_signal = False
+        # The server commits up to end_ms itself; the tail starts there.
+        self._tail_start_ms = max(self._tail_start_ms, float(end_ms))
         return SpeechStopped(_text(obj, "item_id") or "", end_ms, event_id=event_id)
 
     def _on_committed(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
@@ -398,6 +411,7 @@ class RealtimeConnection:
 
     def _on_cleared(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
         self._vad_expected.clear()
+        self._pending_clears = max(0, self._pending_clears - 1)
         self._forget_oldest("clear")
         return AudioCleared(event_id=event_id)
 
@@ -458,6 +472,8 @@ class RealtimeConnection:
         fatal = code in FATAL_ERROR_CODES or rejected_setup
         if caused_by == "commit" and client_event_id is not None:
             self._pending_commits.pop(client_event_id, None)
+        elif caused_by == "clear":
+            self._pending_clears = max(0, self._pending_clears - 1)
         event = ServerError(
             _text(error, "message") or "unknown server error",
             code,

@@ -132,9 +132,11 @@ def parse_session_update(message: Mapping[str, Any]) -> tuple[SessionConfig, str
         fmt = {v: k for k, v in _BETA_FORMATS.items()}.get(
             _str(session.get("input_audio_format")) or "pcm16", "audio/pcm"
         )
-        td_raw, noise_raw, rate = session.get("turn_detection"), session.get(
-            "input_audio_noise_reduction"
-        ), 24_000
+        td_raw, noise_raw, rate = (
+            session.get("turn_detection"),
+            session.get("input_audio_noise_reduction"),
+            24_000,
+        )
     else:
         if session.get("type") != "transcription":
             if "type" not in session:
@@ -173,8 +175,11 @@ def session_object(config: SessionConfig, dialect: Dialect, session_id: str) -> 
     """The ``session`` object the server echoes in created/updated events."""
     transcription: dict[str, Any] | None = None
     if config.model is not None:
-        transcription = {"model": config.model, "language": config.language,
-                         "prompt": config.prompt}
+        transcription = {
+            "model": config.model,
+            "language": config.language,
+            "prompt": config.prompt,
+        }
         if config.languages:
             transcription["languages"] = list(config.languages)
     noise = {"type": config.noise_reduction} if config.noise_reduction else None
@@ -194,7 +199,13 @@ def session_object(config: SessionConfig, dialect: Dialect, session_id: str) -> 
         "type": "transcription",
         "object": "realtime.transcription_session",
         "id": session_id,
-        "audio": {"input": {"format": fmt, "transcription": transcription,
-                            "turn_detection": config.turn_detection, "noise_reduction": noise}},
+        "audio": {
+            "input": {
+                "format": fmt,
+                "transcription": transcription,
+                "turn_detection": config.turn_detection,
+                "noise_reduction": noise,
+            }
+        },
         "include": [LOGPROBS_INCLUDE] if config.include_logprobs else None,
     }

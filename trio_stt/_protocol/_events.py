@@ -46,7 +46,7 @@ class RealtimeEvent:
 
 @dataclass(frozen=True, slots=True)
 class SessionCreated(RealtimeEvent):
-    """The first event of a session (``session.created`` or Beta ``transcription_session.created``)."""
+    """The first event of a session: ``session.created`` (GA) or its Beta name."""
 
     session: Mapping[str, Any] = field(default_factory=dict, repr=False)
 

@@ -72,9 +72,14 @@ class RealtimeServerConnection:
         self.session_id = session_id
         self.max_message_bytes = max_message_bytes
         self.max_buffer_bytes = max_buffer_bytes
-        self.config = SessionConfig(turn_detection={"type": "server_vad", "threshold": 0.5,
-                                                    "prefix_padding_ms": 300,
-                                                    "silence_duration_ms": 200})
+        self.config = SessionConfig(
+            turn_detection={
+                "type": "server_vad",
+                "threshold": 0.5,
+                "prefix_padding_ms": 300,
+                "silence_duration_ms": 200,
+            }
+        )
         self.configured = False
         self._buffer = bytearray()
         self._buffer_start_ms = 0  # session time at which the buffer begins
@@ -182,46 +187,90 @@ class RealtimeServerConnection:
         return json.dumps({"event_id": f"event_{self._events:05d}", **event}, separators=(",", ":"))
 
     def session_created(self) -> str:
-        return self._dump({"type": CREATED_TYPE[self.dialect],
-                           "session": session_object(self.config, self.dialect, self.session_id)})
+        return self._dump(
+            {
+                "type": CREATED_TYPE[self.dialect],
+                "session": session_object(self.config, self.dialect, self.session_id),
+            }
+        )
 
     def session_updated(self, config: SessionConfig) -> str:
         self.config, self.configured = config, True
-        return self._dump({"type": UPDATED_TYPE[self.dialect],
-                           "session": session_object(config, self.dialect, self.session_id)})
+        return self._dump(
+            {
+                "type": UPDATED_TYPE[self.dialect],
+                "session": session_object(config, self.dialect, self.session_id),
+            }
+        )
 
     def speech_started(self, item_id: str, audio_start_ms: int) -> str:
-        return self._dump({"type": "input_audio_buffer.speech_started",
-                           "audio_start_ms": audio_start_ms, "item_id": item_id})
+        return self._dump(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": audio_start_ms,
+                "item_id": item_id,
+            }
+        )
 
     def speech_stopped(self, item_id: str, audio_end_ms: int) -> str:
-        return self._dump({"type": "input_audio_buffer.speech_stopped",
-                           "audio_end_ms": audio_end_ms, "item_id": item_id})
+        return self._dump(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "audio_end_ms": audio_end_ms,
+                "item_id": item_id,
+            }
+        )
 
     def committed(self, item_id: str, previous_item_id: str | None) -> str:
-        return self._dump({"type": "input_audio_buffer.committed",
-                           "previous_item_id": previous_item_id, "item_id": item_id})
+        return self._dump(
+            {
+                "type": "input_audio_buffer.committed",
+                "previous_item_id": previous_item_id,
+                "item_id": item_id,
+            }
+        )
 
     def conversation_item(self, item_id: str, previous_item_id: str | None) -> list[str]:
-        item = {"id": item_id, "type": "message", "role": "user",
-                "content": [{"type": "input_audio", "transcript": None}]}
-        names = ["conversation.item.created"] if self.dialect == "beta" else [
-            "conversation.item.added", "conversation.item.done"]
-        return [self._dump({"type": name, "previous_item_id": previous_item_id, "item": item})
-                for name in names]
+        item = {
+            "id": item_id,
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        names = (
+            ["conversation.item.created"]
+            if self.dialect == "beta"
+            else ["conversation.item.added", "conversation.item.done"]
+        )
+        return [
+            self._dump({"type": name, "previous_item_id": previous_item_id, "item": item})
+            for name in names
+        ]
 
     def delta(self, item_id: str, delta: str, logprobs: Sequence[Logprob] | None = None) -> str:
-        return self._dump({"type": "conversation.item.input_audio_transcription.delta",
-                           "item_id": item_id, "content_index": 0, "delta": delta,
-                           "logprobs": _logprobs(logprobs)})
+        return self._dump(
+            {
+                "type": "conversation.item.input_audio_transcription.delta",
+                "item_id": item_id,
+                "content_index": 0,
+                "delta": delta,
+                "logprobs": _logprobs(logprobs),
+            }
+        )
 
     def completed(
-        self, item_id: str, transcript: str, audio_ms: float,
-        logprobs: Sequence[Logprob] | None = None, languages: Sequence[str] = (),
+        self,
+        item_id: str,
+        transcript: str,
+        audio_ms: float,
+        logprobs: Sequence[Logprob] | None = None,
+        languages: Sequence[str] = (),
     ) -> str:
         event: dict[str, Any] = {
             "type": "conversation.item.input_audio_transcription.completed",
-            "item_id": item_id, "content_index": 0, "transcript": transcript,
+            "item_id": item_id,
+            "content_index": 0,
+            "transcript": transcript,
             # Duration billing, rounded up to whole seconds per commit, as OpenAI does.
             "usage": {"type": "duration", "seconds": max(1, math.ceil(audio_ms / 1000))},
             "logprobs": _logprobs(logprobs),
@@ -231,18 +280,41 @@ class RealtimeServerConnection:
         return self._dump(event)
 
     def failed(self, item_id: str, message: str, code: str = "audio_unintelligible") -> str:
-        return self._dump({"type": "conversation.item.input_audio_transcription.failed",
-                           "item_id": item_id, "content_index": 0,
-                           "error": {"type": "transcription_error", "code": code,
-                                     "message": message, "param": None}})
+        return self._dump(
+            {
+                "type": "conversation.item.input_audio_transcription.failed",
+                "item_id": item_id,
+                "content_index": 0,
+                "error": {
+                    "type": "transcription_error",
+                    "code": code,
+                    "message": message,
+                    "param": None,
+                },
+            }
+        )
 
     def error(
-        self, message: str, *, code: str | None = None, type: str = "invalid_request_error",
-        param: str | None = None, event_id: str | None = None,
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        event_id: str | None = None,
     ) -> str:
-        return self._dump({"type": "error", "error": {"type": type, "code": code,
-                                                      "message": message, "param": param,
-                                                      "event_id": event_id}})
+        return self._dump(
+            {
+                "type": "error",
+                "error": {
+                    "type": type,
+                    "code": code,
+                    "message": message,
+                    "param": param,
+                    "event_id": event_id,
+                },
+            }
+        )
 
     def raw(self, event: Mapping[str, Any]) -> str:
         """Any event, for fault injection and events this class does not model."""

@@ -74,6 +74,11 @@ class RecordedSession:
         return [e for e in self.client_events if e.get("type") == kind]
 
 
+def _takes_vad(model: str | None) -> bool:
+    caps = MODEL_CAPABILITIES.get(model or "")
+    return caps is None or caps.server_vad
+
+
 class RealtimeEndpoint:
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -81,6 +86,12 @@ class RealtimeEndpoint:
         self.sessions: list[RecordedSession] = []
         self.active = 0
         self.session_started = trio.Event()
+        self._idle = trio.Event()
+        self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Wait until no realtime connection is open."""
+        await self._idle.wait()
 
     async def handle(self, scope: Message, receive: Receive, send: Send, authorized: bool) -> None:
         message = await receive()
@@ -92,16 +103,22 @@ class RealtimeEndpoint:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         dialect: Dialect = "beta" if "realtime=v1" in headers.get("openai-beta", "") else "ga"
         record = RecordedSession(
-            scope.get("path", ""), scope.get("query_string", b"").decode("latin-1"), headers,
+            scope.get("path", ""),
+            scope.get("query_string", b"").decode("latin-1"),
+            headers,
             dialect,
         )
         self.sessions.append(record)
         await send({"type": "websocket.accept"})
         self.active += 1
+        if self._idle.is_set():
+            self._idle = trio.Event()
         try:
             await _Connection(self, record, send).run(receive, authorized)
         finally:
             self.active -= 1
+            if self.active == 0:
+                self._idle.set()
 
 
 class _Connection:
@@ -139,13 +156,13 @@ class _Connection:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             if not authorized:
-                await self.send(self.core.error(
-                    "Incorrect API key provided.", code="invalid_api_key"))
+                await self.send(
+                    self.core.error("Incorrect API key provided.", code="invalid_api_key")
+                )
                 await self.close(3000, "invalid_request_error.invalid_api_key")
-                return
-            if self.faults.session_created_delay:
+            if self.faults.session_created_delay and not self.closed:
                 await trio.sleep(self.faults.session_created_delay)
-            if not self.faults.drop_session_created:
+            if not self.faults.drop_session_created and not self.closed:
                 await self.send(self.core.session_created())
             self.endpoint.session_started.set()
             while not self.closed:
@@ -190,31 +207,41 @@ class _Connection:
                 self.vad.reset()
             await self.send(*self.core.clear())
         else:
-            await self.send(self.core.error(
-                f"Invalid value: '{event.raw.get('type')}'." if hasattr(event, "raw") else
-                "Unknown event", code="invalid_value", event_id=event.event_id))
+            await self.send(
+                self.core.error(
+                    f"Invalid value: '{event.raw.get('type')}'."
+                    if hasattr(event, "raw")
+                    else "Unknown event",
+                    code="invalid_value",
+                    event_id=event.event_id,
+                )
+            )
 
     async def _on_update(self, event: SessionUpdateRequest) -> None:
+        await trio.lowlevel.checkpoint()
         faults, config = self.faults, event.config
         problem = event.problem
         code, param = "invalid_value", None
         if problem is not None:
-            code = ("missing_required_parameter" if problem.startswith("Missing")
-                    else "unknown_parameter" if problem.startswith("Unknown") else
-                    "invalid_parameter")
+            code = (
+                "missing_required_parameter"
+                if problem.startswith("Missing")
+                else "unknown_parameter"
+                if problem.startswith("Unknown")
+                else "invalid_parameter"
+            )
         elif faults.reject_update is not None:
             code, problem = faults.reject_update
-        elif config.turn_detection is not None and config.model in MODEL_CAPABILITIES and (
-            not MODEL_CAPABILITIES[config.model].server_vad
-        ):
+        elif config.turn_detection is not None and not _takes_vad(config.model):
             problem = "Turn detection is not supported for this transcription model."
             param = "session.audio.input.turn_detection"
         elif config.audio_format != "audio/pcm" or config.sample_rate != 24_000:
             problem = "Only 24kHz PCM audio (audio/pcm) is supported by this server."
             param = "session.audio.input.format"
         if problem is not None:
-            await self.send(self.core.error(problem, code=code, param=param,
-                                            event_id=event.event_id))
+            await self.send(
+                self.core.error(problem, code=code, param=param, event_id=event.event_id)
+            )
             return
         self.vad = EnergyVAD(config.turn_detection) if config.turn_detection else None
         if not faults.drop_session_updated:
@@ -241,16 +268,24 @@ class _Connection:
                 self._start_item(result.item_id, result.audio)
 
     async def _append_faults(self) -> None:
+        await trio.lowlevel.checkpoint()
         f, n = self.faults, self.appends
         if f.error_after_appends and n == f.error_after_appends[0]:
-            await self.send(self.core.error(f.error_after_appends[2], code=f.error_after_appends[1],
-                                            type="server_error" if "server" in f.error_after_appends[1]
-                                            else "invalid_request_error"))
+            await self.send(
+                self.core.error(
+                    f.error_after_appends[2],
+                    code=f.error_after_appends[1],
+                    type="server_error"
+                    if "server" in f.error_after_appends[1]
+                    else "invalid_request_error",
+                )
+            )
         if f.malformed_after_appends == n:
             await self.send('{"type": "conversation.item.input_audio_transcription.delta", ')
         if f.oversized_after_appends and n == f.oversized_after_appends[0]:
-            await self.send(self.core.raw({"type": "padding",
-                                           "data": "x" * f.oversized_after_appends[1]}))
+            await self.send(
+                self.core.raw({"type": "padding", "data": "x" * f.oversized_after_appends[1]})
+            )
         if f.close_after_appends and n == f.close_after_appends[0]:
             await self.close(f.close_after_appends[1], f.close_after_appends[2])
 
@@ -276,7 +311,9 @@ class _Connection:
             probs = [Logprob(word.word, word.logprob)] if logprobs else None
             deltas.append(self.core.delta(item_id, (" " if i else "") + word.word, probs))
         completed = self.core.completed(
-            item_id, recognition.text, len(audio) / 48,
+            item_id,
+            recognition.text,
+            len(audio) / 48,
             [Logprob(w.word, w.logprob) for w in recognition.words] if logprobs else None,
         )
         await self.send(*deltas)

@@ -1,0 +1,40 @@
+"""Shared helpers for the realtime tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import trio
+
+from trio_stt import StreamedAudioInput
+
+
+def live_tasks() -> list[str]:
+    """Names of every task still running under the root task."""
+    names: list[str] = []
+
+    def walk(task: trio.lowlevel.Task) -> None:
+        for nursery in task.child_nurseries:
+            for child in nursery.child_tasks:
+                names.append(child.name)
+                walk(child)
+
+    walk(trio.lowlevel.current_root_task())
+    return names
+
+
+def session_tasks() -> list[str]:
+    """Tasks belonging to a client session or its WebSocket (none may outlive a session)."""
+    return [
+        n
+        for n in live_tasks()
+        if "_session." in n or ("trio_websocket" in n and "reader" in n and "serve" not in n)
+    ]
+
+
+async def feed(audio: StreamedAudioInput, *parts: np.ndarray, chunk_ms: int = 100) -> None:
+    """Add *parts* in chunks of *chunk_ms*, then end the input."""
+    step = 24 * chunk_ms
+    for part in parts:
+        for start in range(0, len(part), step):
+            await audio.add_audio(part[start : start + step])
+    await audio.aclose()
