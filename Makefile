@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest docs demo bench clean
+.PHONY: test lint typecheck pytest docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,11 +31,8 @@ docs: $(STAMP)
 
 test: lint typecheck pytest docs
 
-demo: $(STAMP)
-	$(BIN)/trio-stt demo
-
 bench: $(STAMP)
-	$(BIN)/python bench/realtime_cpu.py
+	$(BIN)/python bench/realtime_cpu.py --streams 1,10,100,500 --seconds 4 --flat-out-seconds 30
 
 clean:
 	rm -rf $(VENV) .site .mypy_cache .pytest_cache .ruff_cache
