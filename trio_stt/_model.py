@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -13,6 +12,7 @@ import trio
 from ._audio import AudioInput
 from ._config import ClientConfig
 from ._http import HTTPSession
+from ._resource import AsyncClosing
 from ._rest import (
     FileLike,
     SSEDecoder,
@@ -97,7 +97,7 @@ class TranscriptionStream:
         raise StopAsyncIteration
 
 
-class OpenAISTTModel:
+class OpenAISTTModel(AsyncClosing):
     """A speech-to-text model: file transcription over HTTP, live transcription over WebSocket.
 
     ``OpenAISTTModel("gpt-transcribe")`` reads ``OPENAI_API_KEY`` and friends from the
@@ -128,18 +128,6 @@ class OpenAISTTModel:
     @property
     def model_name(self) -> str:
         return self.model
-
-    async def __aenter__(self) -> OpenAISTTModel:
-        await trio.lowlevel.checkpoint()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close pooled HTTP connections (a borrowed client is left open). Idempotent."""

@@ -9,14 +9,13 @@ signal, there is no sentinel value.
 
 from __future__ import annotations
 
-from types import TracebackType
-
 import numpy as np
 import numpy.typing as npt
 import soxr
 import trio
 
 from ._audio import REALTIME_SAMPLE_RATE, to_mono_int16
+from ._resource import AsyncClosing
 
 __all__ = ["StreamedAudioInput", "AudioChunk"]
 
@@ -38,7 +37,7 @@ def voiced_until_ms(mono: npt.NDArray[np.int16]) -> float:
     return float((voiced[-1] + 1) * 10) if voiced.size else -1.0
 
 
-class StreamedAudioInput:
+class StreamedAudioInput(AsyncClosing):
     """Live audio for :meth:`OpenAISTTModel.create_session`.
 
     Args:
@@ -116,18 +115,6 @@ class StreamedAudioInput:
                 await self._send.aclose()
         else:
             await self._send.aclose()
-
-    async def __aenter__(self) -> StreamedAudioInput:
-        await trio.lowlevel.checkpoint()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _take(self) -> trio.MemoryReceiveChannel[AudioChunk]:
         """The receiving end, for exactly one session."""
