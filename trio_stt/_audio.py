@@ -33,6 +33,7 @@ __all__ = [
     "write_wav",
     "iter_pcm16_chunks",
     "pcm16_duration_ms",
+    "frame_rms",
 ]
 
 REALTIME_SAMPLE_RATE = 24_000
@@ -123,6 +124,13 @@ def to_pcm16_bytes(
     mono = to_mono_int16(buffer, channels)
     resampled = resample_int16(mono, frame_rate, target_rate)
     return resampled.astype("<i2", copy=False).tobytes()
+
+
+def frame_rms(samples: npt.NDArray[np.int16], frame: int = 240) -> npt.NDArray[np.float32]:
+    """RMS of each whole *frame*-sample frame (240 = 10 ms at 24 kHz); a partial tail is ignored."""
+    usable = samples[: samples.size - samples.size % frame].astype(np.float32).reshape(-1, frame)
+    rms: npt.NDArray[np.float32] = np.sqrt(np.mean(usable * usable, axis=1))
+    return rms
 
 
 def pcm16_duration_ms(nbytes: int, rate: int = REALTIME_SAMPLE_RATE) -> float:

@@ -14,7 +14,7 @@ import numpy.typing as npt
 import soxr
 import trio
 
-from ._audio import REALTIME_SAMPLE_RATE, to_mono_int16
+from ._audio import REALTIME_SAMPLE_RATE, frame_rms, to_mono_int16
 from ._resource import AsyncClosing
 
 __all__ = ["StreamedAudioInput", "AudioChunk"]
@@ -30,10 +30,7 @@ floor, well below speech. It only decides whether the tail at end of input is wo
 
 def voiced_until_ms(mono: npt.NDArray[np.int16]) -> float:
     """End of the last voiced 10 ms frame of 24 kHz *mono*, in ms from its start; -1 if none."""
-    usable = mono[: mono.size - mono.size % 240].astype(np.float32).reshape(-1, 240)
-    if usable.size == 0:
-        return -1.0
-    voiced = np.flatnonzero(np.sqrt(np.mean(usable * usable, axis=1)) > VOICED_RMS)
+    voiced = np.flatnonzero(frame_rms(mono) > VOICED_RMS)
     return float((voiced[-1] + 1) * 10) if voiced.size else -1.0
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .._audio import frame_rms
+
 __all__ = ["EnergyVAD", "VADEvent"]
 
 FRAME_MS = 10
@@ -53,9 +55,7 @@ class EnergyVAD:
         events: list[VADEvent] = []
         if whole == 0:
             return events
-        frames = data[:whole].astype(np.float32).reshape(-1, SAMPLES_PER_FRAME)
-        rms = np.sqrt(np.mean(frames * frames, axis=1))
-        for loud in rms > self.level:
+        for loud in frame_rms(data[:whole], SAMPLES_PER_FRAME) > self.level:
             self._now_ms += FRAME_MS
             if loud:
                 self._voiced_run += FRAME_MS
