@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest docs bench clean
+.PHONY: demo test lint typecheck pytest docs bench samples clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,15 +13,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job, offline: the local server with PocketSphinx, the bundled recordings sent as
+# files and as live streams, with what was said, what was recognized and the word error rate.
+demo: $(STAMP)
+	$(BIN)/trio-stt demo
+
 lint: $(STAMP)
-	$(BIN)/ruff check trio_stt tests bench
-	$(BIN)/ruff format --check trio_stt tests bench
+	$(BIN)/ruff check trio_stt tests bench scripts
+	$(BIN)/ruff format --check trio_stt tests bench scripts
 	$(BIN)/flake8-async --enable=ASYNC1,ASYNC2,ASYNC3,ASYNC4,ASYNC900,ASYNC910,ASYNC911 \
 		--startable-in-context-manager=_watchdog,_listen,_process,_send_audio,serve \
-		$$(find trio_stt tests bench -name '*.py')
+		$$(find trio_stt tests bench scripts -name '*.py')
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict trio_stt
+	$(BIN)/mypy --strict trio_stt scripts
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -33,6 +38,10 @@ test: lint typecheck pytest docs
 
 bench: $(STAMP)
 	$(BIN)/python bench/realtime_cpu.py --streams 1,10,100,500 --seconds 4 --flat-out-seconds 30
+
+# Regenerate trio_stt/samples/ (needs Debian's flite: apt-get install flite).
+samples: $(STAMP)
+	$(BIN)/python scripts/make_samples.py
 
 clean:
 	rm -rf $(VENV) .site .mypy_cache .pytest_cache .ruff_cache

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import io
+import json
+import re
+import select
+import signal
 import subprocess
 import sys
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import trio
 
+import trio_stt.cli
 from trio_stt._audio import write_wav
-from trio_stt.testing import open_fake_server, speech_like
+from trio_stt._demo import _Score, _summary
+from trio_stt.testing import bundled_samples, open_fake_server, speech_like, word_error_rate
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -24,7 +33,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_help_everywhere() -> None:
-    for args in ([], ["transcribe"], ["stream"], ["serve"]):
+    for args in ([], ["transcribe"], ["stream"], ["serve"], ["demo"]):
         out = cli(*args, "--help")
         assert out.returncode == 0 and "usage: trio-stt" in out.stdout
 
@@ -65,3 +74,93 @@ async def test_transcribe_and_stream_against_a_server(tmp_path) -> None:  # type
         )
         assert streamed.returncode == 0, streamed.stderr
         assert streamed.stdout.strip() == "hello from the server"
+        as_json = await trio.to_thread.run_sync(
+            lambda: cli("stream", str(path), "--base-url", server.base_url, "--fast", "--json")
+        )
+        assert json.loads(as_json.stdout) == {"turn": 1, "text": "hello from the server"}
+
+
+def test_bad_arguments_are_one_line_and_exit_2() -> None:
+    out = cli("stream", "x.wav", "--chunk-ms", "many")
+    assert out.returncode == 2 and "invalid int value" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_non_positive_chunk_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = cli("stream", str(tmp_path / "x.wav"), "--chunk-ms", "0")
+    assert out.returncode == 1 and "--chunk-ms must be a positive number" in out.stderr
+
+
+@pytest.mark.speech
+def test_stream_a_bundled_clip_against_serve_in_another_process() -> None:
+    """Two processes, as a user would run them: `trio-stt serve`, then `trio-stt stream`."""
+    sample = next(s for s in bundled_samples() if len(s.turns) > 1)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "trio_stt.cli", "serve", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base_url = _wait_for_url(server)
+        out = cli(
+            "stream", str(sample.path), "--base-url", base_url,
+            "--model", "gpt-transcribe", "--vad", "server_vad",
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        turns = out.stdout.splitlines()
+        assert len(turns) == len(sample.turns), turns
+        assert word_error_rate(sample.text, " ".join(turns)) <= 0.35
+        server.send_signal(signal.SIGINT)  # Ctrl+C: a clean stop, not a traceback
+        assert server.wait(timeout=30) == 130
+        assert "Traceback" not in (server.stderr.read() if server.stderr else "")
+    finally:
+        server.kill()
+        server.wait()
+        if server.stderr:
+            server.stderr.close()
+
+
+@pytest.mark.speech
+def test_demo_prints_every_clip_and_its_word_error_rate() -> None:
+    out = cli("demo")
+    assert out.returncode == 0, out.stdout + out.stderr
+    for sample in bundled_samples():
+        assert out.stdout.count(f"  {sample.name}.wav\n") == 2  # as a file and live
+    rates = [float(line.split()[1]) for line in out.stdout.splitlines() if "    WER " in line]
+    assert len(rates) == 2 * len(bundled_samples())
+    assert max(rates) <= 0.35
+    assert "every clip within WER 0.35 with the expected turns" in out.stdout
+
+
+def test_demo_verdict_fails_on_a_bad_clip_or_a_wrong_turn_count() -> None:
+    good = _Score("live", "a", turns=2, expected_turns=2, wer=0.1)
+    assert _summary(io.StringIO(), [good, replace(good, path="file")], 0.35)
+    worse = replace(good, path="file", wer=0.5)
+    assert not _summary(io.StringIO(), [good, worse], 0.35)
+    report = io.StringIO()
+    assert not _summary(report, [replace(good, turns=1), replace(good, path="file")], 0.35)
+    assert "wrong turn count: a" in report.getvalue()
+
+
+def test_demo_failure_is_one_line_and_exit_1(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    async def fails(**_: object) -> bool:
+        await trio.lowlevel.checkpoint()
+        return False
+
+    monkeypatch.setattr(trio_stt.cli, "run_demo", fails)
+    assert trio_stt.cli.main(["demo"]) == 1
+
+
+def _wait_for_url(server: subprocess.Popen[str]) -> str:
+    """Read the server's stderr until it says where it listens (or give up after 30 s)."""
+    assert server.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([server.stderr], [], [], deadline - time.monotonic())
+        line = server.stderr.readline() if ready else ""
+        match = re.search(r"server on (http://\S+)", line)
+        if match:
+            return match.group(1)
+        if server.poll() is not None:
+            break
+    raise AssertionError("trio-stt serve did not start")

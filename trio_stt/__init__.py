@@ -40,6 +40,9 @@ from ._errors import (
     LocalProtocolError as LocalProtocolError,
 )
 from ._errors import (
+    MissingDependencyError as MissingDependencyError,
+)
+from ._errors import (
     NotFoundError as NotFoundError,
 )
 from ._errors import (
@@ -209,6 +212,7 @@ __all__ = [
     "ConfigurationError",
     "AudioFormatError",
     "UploadTooLargeError",
+    "MissingDependencyError",
     "ProtocolError",
     "LocalProtocolError",
     "RemoteProtocolError",

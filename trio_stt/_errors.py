@@ -6,6 +6,7 @@ The tree::
     ├── ConfigurationError (ValueError)      missing key, bad URL, key over cleartext
     ├── AudioFormatError (ValueError)        dtype, shape, NaN, empty, not a WAV file
     ├── UploadTooLargeError (ValueError)     body over 26,214,400 bytes, refused before sending
+    ├── MissingDependencyError (ImportError) an optional extra (the server's) is not installed
     ├── ProtocolError                        abstract: somebody broke the realtime protocol
     │   ├── LocalProtocolError               we (the caller) asked for something illegal
     │   └── RemoteProtocolError              the peer sent malformed or impossible data
@@ -36,12 +37,17 @@ object, whose repr hides it, and server messages that echo a key prefix are pass
 from __future__ import annotations
 
 import re
+import sys
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = [
     "STTError",
     "ConfigurationError",
     "AudioFormatError",
     "UploadTooLargeError",
+    "MissingDependencyError",
     "ProtocolError",
     "LocalProtocolError",
     "RemoteProtocolError",
@@ -73,6 +79,13 @@ def redact_secrets(text: str) -> str:
     return _SECRET_PATTERN.sub("[redacted]", text)
 
 
+def exception_leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside *exc*, with (nested) exception groups flattened away."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in exception_leaves(inner)]
+    return [exc]
+
+
 class STTError(Exception):
     """Base class of every error trio-stt raises deliberately."""
 
@@ -83,6 +96,17 @@ class ConfigurationError(STTError, ValueError):
 
 class AudioFormatError(STTError, ValueError):
     """Audio was not in a form we can send; the message says what was given and accepted."""
+
+
+class MissingDependencyError(STTError, ImportError):
+    """An optional package is missing; the message names it and the extra that provides it."""
+
+    def __init__(self, package: str, purpose: str, extra: str = "server") -> None:
+        super().__init__(
+            f"{purpose} needs the {package!r} package; install it with: "
+            f"pip install 'trio-stt[{extra}]'",
+            name=package,
+        )
 
 
 class UploadTooLargeError(STTError, ValueError):

@@ -53,6 +53,7 @@ from ._errors import (
     STTWebsocketConnectionError,
     STTWebsocketTimeoutError,
     WebSocketClosedError,
+    exception_leaves,
 )
 from ._protocol import (
     AudioCommitted,
@@ -128,12 +129,6 @@ class SessionStatistics:
     turns_completed: int = 0
     turns_failed: int = 0
     recoverable_errors: int = 0
-
-
-def _leaves(group: BaseException) -> list[BaseException]:
-    if isinstance(group, BaseExceptionGroup):
-        return [leaf for exc in group.exceptions for leaf in _leaves(exc)]
-    return [group]
 
 
 _PRIORITY = (
@@ -288,7 +283,7 @@ class OpenAISTTTranscriptionSession:
 
     def _collapse(self, group: BaseExceptionGroup[BaseException]) -> BaseException | None:
         """One exception for the user, or ``None`` to let a pure cancellation through."""
-        leaves = _leaves(group)
+        leaves = exception_leaves(group)
         if self._body_error is not None and any(leaf is self._body_error for leaf in leaves):
             return self._body_error
         errors = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]

@@ -11,21 +11,23 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import trio
 
 from ._audio import read_wav
 from ._config import ClientConfig
-from ._errors import STTError
+from ._demo import run_demo
+from ._errors import ConfigurationError, STTError, exception_leaves
 from ._model import OpenAISTTModel
-from ._protocol import TranscriptionCompleted, TranscriptionDelta
-from ._session import SessionOptions
+from ._playback import transcribe_live
+from ._protocol import TranscriptionDelta
 from ._settings import STTModelSettings
-from ._streamed_input import StreamedAudioInput
 
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+if TYPE_CHECKING:
+    from .server import Recognizer
+
 
 __all__ = ["main"]
 
@@ -59,43 +61,57 @@ async def _transcribe(args: argparse.Namespace) -> None:
 
 
 async def _stream(args: argparse.Namespace) -> None:
+    if args.chunk_ms <= 0:
+        raise ConfigurationError(f"--chunk-ms must be a positive number; got {args.chunk_ms}")
     frames, rate, channels = read_wav(args.file)
-    model = OpenAISTTModel(args.model, _config(args))
-    audio = StreamedAudioInput(frame_rate=rate, channels=channels)
-    step = max(1, rate * args.chunk_ms // 1000)
     settings = _settings(args)
-    async with model.create_session(audio, settings, options=SessionOptions()) as session:
-        events = session.events()
+    if args.vad:
+        settings = replace(settings, turn_detection={"type": args.vad})
+    count = 0
 
-        async def send() -> None:
-            start = trio.current_time()
-            for i, begin in enumerate(range(0, len(frames), step)):
-                await audio.add_audio(frames[begin : begin + step])
-                if not args.fast:
-                    await trio.sleep_until(start + (i + 1) * args.chunk_ms / 1000)
-            await audio.aclose()
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(send)
-            async for event in events:
-                _show(event, args.json)
-
-
-def _show(event: Any, as_json: bool) -> None:
-    if isinstance(event, TranscriptionDelta) and not as_json:
-        print(f"\r… {event.text}", end="", file=sys.stderr, flush=True)
-    elif isinstance(event, TranscriptionCompleted):
-        if as_json:
-            print(json.dumps({"item_id": event.item_id, "text": event.transcript}), flush=True)
-        else:
+    def show_turn(text: str) -> None:
+        nonlocal count
+        count += 1
+        if sys.stderr.isatty():
             print("\r\x1b[K", end="", file=sys.stderr)
-            print(event.transcript, flush=True)
+        print(json.dumps({"turn": count, "text": text}) if args.json else text, flush=True)
+
+    def show_delta(event: TranscriptionDelta) -> None:
+        if sys.stderr.isatty() and not args.json:
+            print(f"\r\x1b[K… {event.text}", end="", file=sys.stderr, flush=True)
+
+    async with OpenAISTTModel(args.model, _config(args)) as model:
+        await transcribe_live(
+            model,
+            frames.reshape(-1) if channels == 1 else frames,
+            rate,
+            settings,
+            channels=channels,
+            chunk_ms=args.chunk_ms,
+            realtime=not args.fast,
+            on_delta=show_delta,
+            on_turn=show_turn,
+        )
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    from .server import ServerConfig, STTServerApp, serve
+    from .server import (
+        PocketSphinxRecognizer,
+        ScriptedRecognizer,
+        ServerConfig,
+        STTServerApp,
+        serve,
+    )
 
+    recognizer: Recognizer
+    if args.scripted is not None:
+        recognizer = ScriptedRecognizer([args.scripted])
+    else:
+        recognizer = PocketSphinxRecognizer()
+        print("loading the PocketSphinx model", file=sys.stderr, flush=True)
+        await trio.to_thread.run_sync(recognizer.warm_up)
     config = ServerConfig(
+        recognizer=recognizer,
         api_key=args.require_api_key,
         max_body_bytes=args.max_body_bytes,
         max_sessions=args.max_sessions,
@@ -103,6 +119,15 @@ async def _serve(args: argparse.Namespace) -> None:
     async with trio.open_nursery() as nursery:
         url = await nursery.start(serve, STTServerApp(config), args.host, args.port)
         print(f"trio-stt server on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+
+
+async def _demo(args: argparse.Namespace) -> None:
+    if not await run_demo(realtime=args.realtime, max_wer=args.max_wer):
+        raise _Failed(f"a clip was recognized worse than WER {args.max_wer}")
+
+
+class _Failed(Exception):
+    """The command ran but its result is a failure (exit 1, one line)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -130,6 +155,11 @@ def _parser() -> argparse.ArgumentParser:
     s = client("stream", "stream a WAV file over the Realtime WebSocket", "gpt-live-transcribe")
     s.add_argument("--fast", action="store_true", help="send as fast as possible, not real time")
     s.add_argument("--chunk-ms", type=int, default=100, help="audio per append (default 100)")
+    s.add_argument(
+        "--vad",
+        choices=["server_vad", "semantic_vad"],
+        help="let the server find turns (default: the model's own; manual commit at the end)",
+    )
     s.set_defaults(run=_stream)
     v = sub.add_parser(
         "serve",
@@ -141,7 +171,24 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--require-api-key", metavar="KEY", help="refuse requests without this key")
     v.add_argument("--max-body-bytes", type=int, default=26_214_400)
     v.add_argument("--max-sessions", type=int, default=64)
+    v.add_argument(
+        "--scripted",
+        metavar="TEXT",
+        help="answer every request with TEXT instead of recognizing speech (for tests)",
+    )
     v.set_defaults(run=_serve)
+    d = sub.add_parser(
+        "demo",
+        help="transcribe the bundled recordings offline, both ways, and score them",
+        description=(
+            "start the local server in this process (PocketSphinx) and send every bundled "
+            "recording as a file and as a live stream; print what was said, what was "
+            "recognized and the word error rate; exit 1 if any clip is worse than --max-wer"
+        ),
+    )
+    d.add_argument("--realtime", action="store_true", help="pace live streams at real time")
+    d.add_argument("--max-wer", type=float, default=0.35, help="default 0.35")
+    d.set_defaults(run=_demo)
     return parser
 
 
@@ -149,16 +196,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         trio.run(args.run, args)
-    except KeyboardInterrupt:
-        return 130
-    except (STTError, OSError) as exc:
-        print(f"trio-stt: error: {exc}", file=sys.stderr)
-        return 1
-    except BaseExceptionGroup as group:  # a failure inside the CLI's own nursery
-        first = group.exceptions[0]
-        print(f"trio-stt: error: {first}", file=sys.stderr)
-        return 1
+    except BaseException as exc:  # noqa: ASYNC103 - outside trio.run: nothing is cancelled
+        # Nurseries (ours, the server's) wrap what they propagate in groups; judge the leaves.
+        leaves = exception_leaves(exc)
+        if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+            return 130  # noqa: ASYNC104
+        expected = [leaf for leaf in leaves if isinstance(leaf, _EXPECTED)]
+        if not expected or len(expected) != len(leaves):
+            raise  # a bug: keep the traceback
+        print(f"trio-stt: error: {expected[0]}", file=sys.stderr)
+        return 1  # noqa: ASYNC104
     return 0
+
+
+_EXPECTED = (STTError, OSError, _Failed)
 
 
 if __name__ == "__main__":

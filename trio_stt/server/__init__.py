@@ -8,6 +8,7 @@ Needs the ``server`` extra: ``pip install 'trio-stt[server]'``.
 from __future__ import annotations
 
 from ._app import RecordedRequest, RestFault, ServerConfig, STTServerApp
+from ._pocketsphinx import PocketSphinxRecognizer
 from ._recognizers import Recognition, RecognizedWord, Recognizer, ScriptedRecognizer
 from ._serve import RunningServer, open_server, serve
 
@@ -20,6 +21,7 @@ __all__ = [
     "Recognition",
     "RecognizedWord",
     "ScriptedRecognizer",
+    "PocketSphinxRecognizer",
     "RunningServer",
     "open_server",
     "serve",

@@ -19,7 +19,8 @@ from .._errors import AudioFormatError
 from .._rest import AUDIO_CONTENT_TYPES, MAX_BODY_BYTES
 from ._formats import CONTENT_TYPES, error_body, render_transcription, sse_events
 from ._multipart import MultipartError, parse_multipart
-from ._recognizers import Recognition, Recognizer, ScriptedRecognizer, recognize
+from ._pocketsphinx import PocketSphinxRecognizer
+from ._recognizers import Recognition, Recognizer, recognize
 
 __all__ = ["ServerConfig", "RestFault", "RecordedRequest", "STTServerApp"]
 
@@ -36,14 +37,15 @@ class ServerConfig:
     """How the local server behaves.
 
     Attributes:
-        recognizer: turns audio into text (scripted by default; PocketSphinx for real speech).
+        recognizer: turns audio into text: PocketSphinx by default (real, offline speech
+            recognition); a :class:`ScriptedRecognizer` for tests that need fixed answers.
         api_key: when set, requests must carry ``Authorization: Bearer <api_key>``.
         max_body_bytes: REST bodies over this get OpenAI's 413.
         max_message_bytes: realtime messages over this close the socket with 1009.
         max_sessions: concurrent realtime sessions; more are refused at the handshake.
     """
 
-    recognizer: Recognizer = field(default_factory=ScriptedRecognizer)
+    recognizer: Recognizer = field(default_factory=PocketSphinxRecognizer)
     api_key: str | None = field(default=None, repr=False)
     max_body_bytes: int = MAX_BODY_BYTES
     max_message_bytes: int = 16 * 1024 * 1024

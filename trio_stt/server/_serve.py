@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import trio
 
+from .._errors import MissingDependencyError
 from ._app import ServerConfig, STTServerApp
 
 __all__ = ["RunningServer", "open_server", "serve"]
@@ -59,9 +60,7 @@ async def serve(
     try:
         from hypercorn.trio import serve as hypercorn_serve
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError(
-            "the local server needs hypercorn: pip install 'trio-stt[server]'"
-        ) from exc
+        raise MissingDependencyError("hypercorn", "the local server") from exc
 
     class _Status:
         def started(self, binds: list[str]) -> None:

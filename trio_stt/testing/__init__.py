@@ -16,6 +16,10 @@ Faults are set on ``server.faults`` (realtime) and ``server.rest_faults`` (REST)
 during a test: a late or missing ``session.created``, a rejected update, error events, an
 abrupt close with a given code, malformed JSON, completions out of order, failed items, a
 server that stops reading.
+
+For real speech, :func:`bundled_samples` gives the recordings that ship with trio-stt (short
+English sentences with their reference text and turns) and :func:`word_error_rate` scores a
+transcript; pair them with ``recognizer=PocketSphinxRecognizer()``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ..server._app import RecordedRequest, RestFault
 from ..server._realtime import RealtimeFaults, RecordedSession
 from ..server._recognizers import Recognizer as _Recognizer
 from ..server._recognizers import ScriptedRecognizer
+from ._speech import Sample, bundled_samples, word_error_rate
 
 __all__ = [
     "FakeServer",
@@ -45,6 +50,9 @@ __all__ = [
     "open_fake_server",
     "speech_like",
     "silence",
+    "Sample",
+    "bundled_samples",
+    "word_error_rate",
 ]
 
 
