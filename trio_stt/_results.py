@@ -55,6 +55,8 @@ Usage = DurationUsage | TokenUsage
 
 @dataclass(frozen=True, slots=True)
 class Logprob:
+    """A token's log-probability, with its UTF-8 bytes when the server sends them."""
+
     token: str
     logprob: float
     bytes: tuple[int, ...] = ()
@@ -62,6 +64,8 @@ class Logprob:
 
 @dataclass(frozen=True, slots=True)
 class TranscriptionWord:
+    """A word with its start and end, in seconds from the start of the file."""
+
     word: str
     start: float
     end: float

@@ -22,6 +22,8 @@ __all__ = ["Recognition", "Recognizer", "ScriptedRecognizer", "RecognizedWord", 
 
 @dataclass(frozen=True)
 class RecognizedWord:
+    """One word with its timing in seconds from the start of the audio, and its log-probability."""
+
     word: str
     start: float
     end: float
