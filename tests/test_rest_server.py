@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import numpy as np
@@ -57,9 +58,10 @@ async def test_every_response_format(server: RunningServer, one_second: np.ndarr
         result = await model.transcribe_file(audio)
         assert result.text == "hello there world"
         assert result.usage == DurationUsage(seconds=1)
-        assert result.request_id == "req_local"
+        assert result.request_id and re.fullmatch(r"req_[0-9a-f]{32}", result.request_id)
 
         text = await model.transcribe_file(audio, response_format="text")
+        assert text.request_id != result.request_id  # one id per request
         assert text.text == "hello there world" and text.raw.endswith("\n")
 
         srt = await model.transcribe_file(audio, response_format="srt")
@@ -126,7 +128,7 @@ async def test_bad_key_is_a_401_even_with_a_text_plain_body(
             await model.transcribe(AudioInput(one_second))
     assert info.value.status_code == 401
     assert info.value.code == "invalid_api_key"
-    assert info.value.request_id == "req_local"
+    assert info.value.request_id and info.value.request_id.startswith("req_")
     assert "sk-wrong" not in str(info.value)  # the echoed key prefix is redacted
     async with model_for(secured_server, api_key=SECRET) as model:
         assert await model.transcribe(AudioInput(one_second)) == "hello"

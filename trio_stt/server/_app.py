@@ -8,6 +8,7 @@ clients must survive (a 401 whose JSON body is labelled ``text/plain``).
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,11 +75,16 @@ class RecordedRequest:
     headers: dict[str, str] = field(repr=False)
 
 
+def _request_id() -> bytes:
+    """A fresh ``x-request-id``, shaped like OpenAI's, so logs can tell requests apart."""
+    return b"req_" + secrets.token_hex(16).encode()
+
+
 async def _send_body(
     send: Send, status: int, body: str, content_type: str, headers: dict[str, str] | None = None
 ) -> None:
     raw = body.encode()
-    head = [(b"content-type", content_type.encode()), (b"x-request-id", b"req_local")]
+    head = [(b"content-type", content_type.encode()), (b"x-request-id", _request_id())]
     head += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": raw})
@@ -294,7 +300,7 @@ class STTServerApp:
                 "status": 200,
                 "headers": [
                     (b"content-type", b"text/event-stream"),
-                    (b"x-request-id", b"req_local"),
+                    (b"x-request-id", _request_id()),
                     (b"cache-control", b"no-cache"),
                 ],
             }
