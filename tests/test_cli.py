@@ -74,6 +74,7 @@ async def test_transcribe_and_stream_against_a_server(tmp_path) -> None:  # type
         )
         assert streamed.returncode == 0, streamed.stderr
         assert streamed.stdout.strip() == "hello from the server"
+        assert streamed.stderr == "hello from the server\n"  # the deltas, as they came
         as_json = await trio.to_thread.run_sync(
             lambda: cli("stream", str(path), "--base-url", server.base_url, "--fast", "--json")
         )

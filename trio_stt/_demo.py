@@ -18,10 +18,10 @@ import trio
 from ._config import ClientConfig
 from ._model import OpenAISTTModel
 from ._playback import transcribe_live
-from ._protocol import TranscriptionDelta
+from ._protocol import RealtimeEvent, TranscriptionDelta
 from ._settings import STTModelSettings
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "status_line"]
 
 MODEL = "gpt-transcribe"  # has both paths and server VAD, like OpenAI's
 LIVE_VAD = {"type": "server_vad", "silence_duration_ms": 500}
@@ -44,7 +44,7 @@ async def run_demo(
     from .testing import bundled_samples, word_error_rate
 
     samples = bundled_samples()
-    _progress("loading the PocketSphinx model")
+    status_line("loading the PocketSphinx model")
     recognizer = PocketSphinxRecognizer()
     await trio.to_thread.run_sync(recognizer.warm_up)
     scores: list[_Score] = []
@@ -56,7 +56,7 @@ async def run_demo(
         async with OpenAISTTModel(MODEL, config) as model:
             print("\nFile transcription (HTTP POST /v1/audio/transcriptions)", file=out)
             for sample in samples:
-                _progress(f"transcribing {sample.path.name}")
+                status_line(f"transcribing {sample.path.name}")
                 result = await model.transcribe_file(sample.path, settings)
                 wer = word_error_rate(sample.text, result.text)
                 scores.append(_Score("file", sample.name, 1, 1, wer))
@@ -68,9 +68,9 @@ async def run_demo(
             for sample in samples:
                 frames, rate = sample.read()
                 turns = await transcribe_live(
-                    model, frames, rate, live_settings, realtime=realtime, on_delta=_show_delta
+                    model, frames, rate, live_settings, realtime=realtime, on_event=_show_delta
                 )
-                _progress("")
+                status_line("")
                 heard = " ".join(turns)
                 wer = word_error_rate(sample.text, heard)
                 expected = len(sample.turns)
@@ -118,11 +118,13 @@ def _summary(out: TextIO, scores: list[_Score], max_wer: float) -> bool:
     return ok
 
 
-def _show_delta(event: TranscriptionDelta) -> None:
-    _progress(f"… {event.text}")
+def _show_delta(event: RealtimeEvent) -> None:
+    if isinstance(event, TranscriptionDelta):
+        status_line(f"… {event.text}")
 
 
-def _progress(text: str) -> None:
-    """One overwritable status line on stderr, only when it is a terminal."""
+def status_line(text: str) -> None:
+    """A status line on stderr while work is under way: terminals only, rewritten in place
+    (an empty *text* erases it), so logs and pipes stay clean."""
     if sys.stderr.isatty():
         print(f"\r\x1b[K{text}", end="", file=sys.stderr, flush=True)

@@ -2,8 +2,9 @@
 
 The ``stream`` and ``demo`` commands both do this. Sending is paced at real time by default,
 so the session sees what it would see from a live source; ``realtime=False`` sends as fast as
-backpressure allows. Deltas and turns are reported through callbacks as they arrive; turns are
-also returned, in commit order.
+backpressure allows. Events (deltas, completions, ...) and turns are reported through
+callbacks as they arrive, from two tasks, so their relative order is not fixed; turns are also
+returned, in commit order.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy.typing as npt
 import trio
 
 from ._model import OpenAISTTModel
-from ._protocol import TranscriptionDelta
+from ._protocol import RealtimeEvent
 from ._session import SessionOptions
 from ._settings import STTModelSettings
 from ._streamed_input import StreamedAudioInput
@@ -52,7 +53,7 @@ async def transcribe_live(
     chunk_ms: int = 100,
     realtime: bool = True,
     options: SessionOptions | None = None,
-    on_delta: Callable[[TranscriptionDelta], None] | None = None,
+    on_event: Callable[[RealtimeEvent], None] | None = None,
     on_turn: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Stream *frames* through a new session; return its turns in commit order."""
@@ -61,13 +62,13 @@ async def transcribe_live(
     async with model.create_session(audio, settings, options=options) as session:
         turns_rx, events_rx = session.transcribe_turns(), session.events()
 
-        async def watch_deltas() -> None:
+        async def watch_events() -> None:
             async for event in events_rx:
-                if on_delta is not None and isinstance(event, TranscriptionDelta):
-                    on_delta(event)
+                if on_event is not None:
+                    on_event(event)
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch_deltas)
+            nursery.start_soon(watch_events)
             nursery.start_soon(
                 partial(play_into, audio, frames, frame_rate, chunk_ms=chunk_ms, realtime=realtime)
             )

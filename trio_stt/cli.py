@@ -13,16 +13,17 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import trio
 
 from ._audio import read_wav
 from ._config import ClientConfig
-from ._demo import run_demo
+from ._demo import run_demo, status_line
 from ._errors import ConfigurationError, STTError, exception_leaves
 from ._model import OpenAISTTModel
 from ._playback import transcribe_live
-from ._protocol import TranscriptionDelta
+from ._protocol import RealtimeEvent, TranscriptionCompleted, TranscriptionDelta
 from ._settings import STTModelSettings
 
 if TYPE_CHECKING:
@@ -41,10 +42,16 @@ def _settings(args: argparse.Namespace) -> STTModelSettings:
 
 
 async def _transcribe(args: argparse.Namespace) -> None:
-    async with OpenAISTTModel(args.model, _config(args)) as model:
-        result = await model.transcribe_file(
-            args.file, _settings(args), response_format=args.format
-        )
+    config = _config(args)
+    async with OpenAISTTModel(args.model, config) as model:
+        host = urlsplit(config.base_url).netloc
+        status_line(f"transcribing {args.file} with {args.model} at {host}")
+        try:
+            result = await model.transcribe_file(
+                args.file, _settings(args), response_format=args.format
+            )
+        finally:
+            status_line("")
     if args.json:
         print(
             json.dumps(
@@ -69,16 +76,25 @@ async def _stream(args: argparse.Namespace) -> None:
         settings = replace(settings, turn_detection={"type": args.vad})
     count = 0
 
+    live = sys.stderr.isatty()
+
     def show_turn(text: str) -> None:
         nonlocal count
         count += 1
-        if sys.stderr.isatty():
-            print("\r\x1b[K", end="", file=sys.stderr)
         print(json.dumps({"turn": count, "text": text}) if args.json else text, flush=True)
 
-    def show_delta(event: TranscriptionDelta) -> None:
-        if sys.stderr.isatty() and not args.json:
-            print(f"\r\x1b[K… {event.text}", end="", file=sys.stderr, flush=True)
+    def show_live_text(event: RealtimeEvent) -> None:
+        # A terminal gets one line rewritten in place; a log gets the text as it comes.
+        if isinstance(event, TranscriptionDelta):
+            if live:
+                status_line(f"… {event.text}")
+            else:
+                print(event.delta, end="", file=sys.stderr, flush=True)
+        elif isinstance(event, TranscriptionCompleted):
+            if live:
+                status_line("")
+            else:
+                print(file=sys.stderr, flush=True)
 
     async with OpenAISTTModel(args.model, _config(args)) as model:
         await transcribe_live(
@@ -89,7 +105,7 @@ async def _stream(args: argparse.Namespace) -> None:
             channels=channels,
             chunk_ms=args.chunk_ms,
             realtime=not args.fast,
-            on_delta=show_delta,
+            on_event=show_live_text,
             on_turn=show_turn,
         )
 
@@ -130,8 +146,28 @@ class _Failed(Exception):
     """The command ran but its result is a failure (exit 1, one line)."""
 
 
+_EXAMPLES = """\
+examples:
+  trio-stt demo                                  everything offline, on bundled recordings
+  trio-stt transcribe talk.wav --model whisper-1 --format srt   OpenAI (OPENAI_API_KEY)
+  trio-stt stream talk.wav                       live, paced at real time
+  trio-stt serve --port 8000                     the local server on 127.0.0.1
+  trio-stt stream talk.wav --base-url http://127.0.0.1:8000/v1 --model gpt-transcribe \\
+      --vad server_vad
+
+Results go to stdout, progress and live text to stderr. Errors are one line on stderr and
+exit status 1 (2 for bad arguments).
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trio-stt", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="trio-stt",
+        description="OpenAI speech-to-text from the command line: transcribe a file, stream "
+        "one in real time, or run the local OpenAI-compatible server.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def client(name: str, help: str, default_model: str) -> argparse.ArgumentParser:
@@ -139,7 +175,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("file", help="a WAV file (transcribe also takes mp3, m4a, flac, ...)")
         p.add_argument("--model", default=default_model, help=f"default: {default_model}")
         p.add_argument("--base-url", help="server base URL (default: OPENAI_BASE_URL or OpenAI)")
-        p.add_argument("--api-key", help="API key (default: OPENAI_API_KEY)")
+        p.add_argument(
+            "--api-key", help="API key (default: OPENAI_API_KEY, which other users cannot see)"
+        )
         p.add_argument("--language", help="ISO-639-1 hint, e.g. en")
         p.add_argument("--prompt", help="context for the model")
         p.add_argument("--json", action="store_true", help="machine-readable output")
