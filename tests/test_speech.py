@@ -15,7 +15,15 @@ import numpy as np
 import pytest
 import trio
 
-from trio_stt import StreamedAudioInput, STTModelSettings
+from trio_stt import (
+    AudioCommitted,
+    RealtimeEvent,
+    SpeechStarted,
+    SpeechStopped,
+    StreamedAudioInput,
+    STTModelSettings,
+)
+from trio_stt._audio import frame_rms
 from trio_stt._playback import transcribe_live
 from trio_stt.server import PocketSphinxRecognizer
 from trio_stt.testing import FakeServer, Sample, bundled_samples, open_fake_server, word_error_rate
@@ -87,6 +95,33 @@ async def test_realtime_vad_finds_each_sentence(sphinx: FakeServer, sample: Samp
     # The server found the pauses between sentences itself: at most the final turn, which
     # ends with less silence than the VAD waits for, was committed by the client.
     assert len(sphinx.sessions[0].events_of("input_audio_buffer.commit")) <= 1
+
+
+async def test_vad_events_bracket_each_sentence(sphinx: FakeServer) -> None:
+    sample = next(s for s in SAMPLES if s.name == "door")
+    frames, rate = sample.read()
+    pause_ms = _quietest_point(frames, rate) * 1000 // rate
+    events: list[RealtimeEvent] = []
+    settings = STTModelSettings(
+        turn_detection={"type": "server_vad", "prefix_padding_ms": 200, "silence_duration_ms": 400}
+    )
+    turns = await transcribe_live(
+        sphinx.model("gpt-transcribe"), frames, rate, settings, realtime=False,
+        on_event=events.append,
+    )  # fmt: skip
+    starts = [e.audio_start_ms for e in events if isinstance(e, SpeechStarted)]
+    stops = [e.audio_end_ms for e in events if isinstance(e, SpeechStopped)]
+    assert len(turns) == len(starts) == 2
+    # Speech starts where the level first passes threshold 0.5 (-35 dBFS); the start is
+    # reported 200 ms (the prefix padding) before that.
+    level = 20 * np.log10(np.maximum(frame_rms(frames, rate // 100), 1e-9) / 32768)
+    onset_ms = int(np.argmax(level > -35)) * 10
+    assert abs(starts[0] - (onset_ms - 200)) <= 20, (starts[0], onset_ms)
+    assert starts[0] < stops[0] < pause_ms < starts[1]
+    assert len(stops) >= 1  # the last sentence's stop may be cut short by the end of input
+    committed = [e.item_id for e in events if isinstance(e, AudioCommitted)]
+    started = [e.item_id for e in events if isinstance(e, SpeechStarted)]
+    assert committed == started  # each detected turn was committed under its own item
 
 
 async def test_semantic_vad_is_emulated_like_server_vad(sphinx: FakeServer) -> None:
