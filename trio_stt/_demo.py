@@ -115,6 +115,11 @@ def _summary(out: TextIO, scores: list[_Score], max_wer: float) -> bool:
         ok = ok and worst.wer <= max_wer and not wrong_turns
     verdict = "every clip" if ok else "NOT every clip"
     print(f"  {verdict} within WER {max_wer:.2f} with the expected turns", file=out)
+    print(
+        "\nNext: `trio-stt serve` runs this server on its own; with OPENAI_API_KEY set, "
+        "`trio-stt transcribe FILE` and `trio-stt stream FILE` talk to OpenAI.",
+        file=out,
+    )
     return ok
 
 
