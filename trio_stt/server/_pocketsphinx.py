@@ -67,6 +67,7 @@ class PocketSphinxRecognizer:
         self._release(self._acquire())
 
     def recognize(self, samples: npt.NDArray[np.int16], sample_rate: int) -> Recognition:
+        """Decode mono int16 audio at any rate as one utterance (blocking; call from a thread)."""
         duration = len(samples) / sample_rate if sample_rate else 0.0
         if not len(samples):
             return Recognition(text="", duration=0.0)
