@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import select
 import signal
@@ -114,6 +115,35 @@ def test_stream_a_bundled_clip_against_serve_in_another_process() -> None:
         server.send_signal(signal.SIGINT)  # Ctrl+C: a clean stop, not a traceback
         assert server.wait(timeout=30) == 130
         assert "Traceback" not in (server.stderr.read() if server.stderr else "")
+    finally:
+        server.kill()
+        server.wait()
+        if server.stderr:
+            server.stderr.close()
+
+
+def test_serve_options_key_and_body_limit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "speech.wav"
+    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    key = "sk-test-cli-0123456789"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "trio_stt.cli", "serve", "--port", "0", "--scripted", "it works",
+         "--require-api-key", key, "--max-body-bytes", "100000"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        url = _wait_for_url(server)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        refused = cli("transcribe", str(path), "--base-url", url, "--api-key", "sk-wrong-000000")
+        assert refused.returncode == 1 and "Incorrect API key" in refused.stderr
+        assert refused.stderr.count("\n") == 1 and "sk-wrong" not in refused.stderr
+        ok = cli("transcribe", str(path), "--base-url", url, "--api-key", key, env=env)
+        assert ok.returncode == 0 and ok.stdout.strip() == "it works", ok.stderr
+        big = tmp_path / "big.wav"
+        big.write_bytes(write_wav(np.zeros(100_000, np.int16), 24_000))
+        too_big = cli("transcribe", str(big), "--base-url", url, "--api-key", key, env=env)
+        assert too_big.returncode == 1 and "Maximum content size" in too_big.stderr
     finally:
         server.kill()
         server.wait()
