@@ -49,6 +49,7 @@ async def run_demo(
     await trio.to_thread.run_sync(recognizer.warm_up)
     scores: list[_Score] = []
     async with open_server(ServerConfig(recognizer=recognizer)) as server:
+        status_line("")
         print(f"Local server on {server.base_url} (PocketSphinx, no network, no API key)", file=out)
         config = ClientConfig(base_url=server.base_url)
         settings = STTModelSettings(language="en")
@@ -70,7 +71,6 @@ async def run_demo(
                 turns = await transcribe_live(
                     model, frames, rate, live_settings, realtime=realtime, on_event=_show_delta
                 )
-                status_line("")
                 heard = " ".join(turns)
                 wer = word_error_rate(sample.text, heard)
                 expected = len(sample.turns)
@@ -88,6 +88,7 @@ def _report(
     turns: list[str] | None = None,
     expected_turns: int = 1,
 ) -> None:
+    status_line("")  # a terminal's status line shares the screen with these results
     print(f"  {name}", file=out)
     print(f"    said:        {said}", file=out)
     if turns is not None:

@@ -81,6 +81,8 @@ async def _stream(args: argparse.Namespace) -> None:
     def show_turn(text: str) -> None:
         nonlocal count
         count += 1
+        if live:
+            status_line("")  # the live line may still be on screen: the turn replaces it
         print(json.dumps({"turn": count, "text": text}) if args.json else text, flush=True)
 
     def show_live_text(event: RealtimeEvent) -> None:
