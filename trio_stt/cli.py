@@ -74,15 +74,13 @@ async def _stream(args: argparse.Namespace) -> None:
     settings = _settings(args)
     if args.vad:
         settings = replace(settings, turn_detection={"type": args.vad})
-    count = 0
-
     live = sys.stderr.isatty()
+    count = 0
 
     def show_turn(text: str) -> None:
         nonlocal count
         count += 1
-        if live:
-            status_line("")  # the live line may still be on screen: the turn replaces it
+        status_line("")  # the live line may still be on screen: the turn replaces it
         print(json.dumps({"turn": count, "text": text}) if args.json else text, flush=True)
 
     def show_live_text(event: RealtimeEvent) -> None:
@@ -101,7 +99,7 @@ async def _stream(args: argparse.Namespace) -> None:
     async with OpenAISTTModel(args.model, _config(args)) as model:
         await transcribe_live(
             model,
-            frames.reshape(-1) if channels == 1 else frames,
+            frames,
             rate,
             settings,
             channels=channels,
@@ -242,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
             return 130  # noqa: ASYNC104
         expected = [leaf for leaf in leaves if isinstance(leaf, _EXPECTED)]
-        if not expected or len(expected) != len(leaves):
+        if len(expected) != len(leaves):
             raise  # a bug: keep the traceback
         print(f"trio-stt: error: {expected[0]}", file=sys.stderr)
         return 1  # noqa: ASYNC104
