@@ -6,6 +6,14 @@ import numpy as np
 import trio
 
 from trio_stt import StreamedAudioInput
+from trio_stt.testing import FakeServer
+
+
+async def assert_nothing_left(server: FakeServer) -> None:
+    """No task of a session is left, and the server saw its socket close."""
+    assert session_tasks() == []
+    with trio.fail_after(5):
+        await server.wait_idle()
 
 
 def live_tasks() -> list[str]:

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from trio_stt import ConfigurationError, LocalProtocolError, RemoteProtocolError, STTModelSettings
 from trio_stt._protocol import (
+    CLIENT_TRANSITIONS,
+    MAX_UNCOMMITTED_ITEMS,
     AudioCommitted,
     ClientState,
     RealtimeConnection,
@@ -17,8 +19,10 @@ from trio_stt._protocol import (
     ServerError,
     SessionCreated,
     SessionUpdateRequest,
+    SpeechStopped,
     TranscriptionCompleted,
     TranscriptionDelta,
+    Turn,
     UnknownEvent,
 )
 
@@ -32,8 +36,13 @@ def ready(
     conn.receive('{"type":"session.created","session":{}}')
     conn.update_session(model, STTModelSettings(**kw))  # type: ignore[arg-type]
     conn.receive('{"type":"session.updated","session":{}}')
-    assert conn.state is ClientState.READY
+    assert conn.state is ClientState.STREAMING
     return conn
+
+
+def finished(conn: RealtimeConnection, message: str) -> list[Turn]:
+    """The turns one message released, in the order it released them."""
+    return [e for e in conn.receive(message) if isinstance(e, Turn)]
 
 
 def update_of(model: str, dialect: str = "ga", **kw: object) -> dict[str, object]:
@@ -145,7 +154,7 @@ def test_local_misuse_is_a_local_protocol_error() -> None:
     conn = RealtimeConnection()
     with pytest.raises(LocalProtocolError, match=r"awaiting session\.created"):
         conn.append_audio(b"\0\0")
-    with pytest.raises(LocalProtocolError, match="cannot update"):
+    with pytest.raises(LocalProtocolError, match=r"cannot send session\.update"):
         conn.update_session("whisper-1", STTModelSettings())
     with pytest.raises(LocalProtocolError, match="even number of bytes"):
         ready().append_audio(b"\0")
@@ -160,19 +169,26 @@ def test_completions_are_released_in_commit_order() -> None:
     conn.receive('{"type":"input_audio_buffer.committed","item_id":"b","previous_item_id":"a"}')
     conn.receive('{"type":"input_audio_buffer.committed","item_id":"c","previous_item_id":"b"}')
     assert conn.outstanding == 3
-    conn.receive(
-        '{"type":"conversation.item.input_audio_transcription.completed","item_id":"c","transcript":"three"}'
+    assert (
+        finished(
+            conn,
+            '{"type":"conversation.item.input_audio_transcription.completed","item_id":"c","transcript":"three"}',
+        )
+        == []
     )
-    conn.receive(
-        '{"type":"conversation.item.input_audio_transcription.failed","item_id":"b","error":{"code":"audio_unintelligible","message":"no"}}'
+    assert (
+        finished(
+            conn,
+            '{"type":"conversation.item.input_audio_transcription.failed","item_id":"b","error":{"code":"audio_unintelligible","message":"no"}}',
+        )
+        == []
     )
-    assert conn.pop_finished_turns() == []
-    conn.receive(
-        '{"type":"conversation.item.input_audio_transcription.completed","item_id":"a","transcript":"one"}'
+    turns = finished(
+        conn,
+        '{"type":"conversation.item.input_audio_transcription.completed","item_id":"a","transcript":"one"}',
     )
-    turns = conn.pop_finished_turns()
     assert [(t.text, t.failed) for t in turns] == [("one", False), ("", True), ("three", False)]
-    assert conn.outstanding == 0
+    assert conn.outstanding == 0 and not conn.waiting_for_server
 
 
 def test_previous_item_id_places_a_late_committed_event() -> None:
@@ -180,18 +196,20 @@ def test_previous_item_id_places_a_late_committed_event() -> None:
     conn.receive('{"type":"input_audio_buffer.committed","item_id":"a","previous_item_id":null}')
     conn.receive('{"type":"input_audio_buffer.committed","item_id":"c","previous_item_id":"b"}')
     conn.receive('{"type":"input_audio_buffer.committed","item_id":"b","previous_item_id":"a"}')
+    released = []
     for item, text in (("c", "3"), ("b", "2"), ("a", "1")):
-        conn.receive(
+        released += finished(
+            conn,
             json.dumps(
                 {
                     "type": "conversation.item.input_audio_transcription.completed",
                     "item_id": item,
                     "transcript": text,
                 }
-            )
+            ),
         )
     # 'c' named a predecessor not yet seen, so it went last; 'b' was then linked in after 'a'.
-    assert [t.text for t in conn.pop_finished_turns()] == ["1", "2", "3"]
+    assert [t.text for t in released] == ["1", "2", "3"]
 
 
 def test_deltas_accumulate_and_completed_is_authoritative() -> None:
@@ -235,7 +253,7 @@ def test_commit_empty_error_matches_its_commit_by_event_id() -> None:
     assert isinstance(error, ServerError)
     assert (error.fatal, error.caused_by, error.client_event_id) == (False, "commit", "commit_2")
     assert conn.outstanding == 1  # only i3's transcript is awaited
-    assert conn.state is ClientState.READY
+    assert conn.state is ClientState.STREAMING
 
 
 @pytest.mark.parametrize("code", ["invalid_api_key", "session_expired", "beta_api_shape_disabled"])
@@ -264,40 +282,151 @@ def test_rejected_initial_update_is_fatal_later_ones_are_not() -> None:
     assert isinstance(error, ServerError) and not error.fatal
 
 
+def kinds(messages: list[str]) -> list[str]:
+    return [json.loads(m)["type"] for m in messages]
+
+
 def test_end_of_input_decisions_manual() -> None:
-    manual = ready(turn_detection="manual")
-    assert manual.finish_input() is None  # nothing buffered
-    manual.append_audio(PCM_200MS, voiced_until_ms=-1)
-    assert json.loads(manual.finish_input() or "")["type"] == "input_audio_buffer.clear"
-    manual.append_audio(PCM_200MS, voiced_until_ms=150)
-    assert json.loads(manual.finish_input() or "")["type"] == "input_audio_buffer.commit"
-    manual.append_audio(b"\0\0" * 480, voiced_until_ms=20)  # 20 ms: too little to commit
-    assert json.loads(manual.finish_input() or "")["type"] == "input_audio_buffer.clear"
+    nothing = ready(turn_detection="manual")
+    assert nothing.end_input() == []
+    assert nothing.state is ClientState.DONE  # nothing owed: done at once
+    silent = ready(turn_detection="manual")
+    silent.append_audio(PCM_200MS, voiced_until_ms=-1)
+    assert kinds(silent.end_input()) == ["input_audio_buffer.clear"]
+    assert silent.state is ClientState.DRAINING and silent.waiting_for_server
+    silent.receive('{"type":"input_audio_buffer.cleared"}')
+    assert silent.state is ClientState.DONE
+    spoken = ready(turn_detection="manual")
+    spoken.append_audio(PCM_200MS, voiced_until_ms=150)
+    assert kinds(spoken.end_input()) == ["input_audio_buffer.commit"]
+    short = ready(turn_detection="manual")
+    short.append_audio(b"\0\0" * 480, voiced_until_ms=20)  # 20 ms: too little to commit
+    assert kinds(short.end_input()) == ["input_audio_buffer.clear"]
 
 
-def test_end_of_input_decisions_vad() -> None:
-    vad = ready(turn_detection={"type": "server_vad", "silence_duration_ms": 500})
-    # Speech still going when the input ends: nobody else will commit it.
-    vad.append_audio(PCM_200MS, voiced_until_ms=200)
-    assert json.loads(vad.finish_input() or "")["type"] == "input_audio_buffer.commit"
-    # Speech followed by 600 ms of silence: the server's VAD commits it before it sees
-    # anything we send next, so we clear, and wait for that clear as a barrier.
-    vad.append_audio(PCM_200MS, voiced_until_ms=200)
-    vad.append_audio(PCM_200MS * 3, voiced_until_ms=-1)
-    assert json.loads(vad.finish_input() or "")["type"] == "input_audio_buffer.clear"
-    assert vad.outstanding == 2  # the commit above, and the clear
-    vad.receive('{"type":"input_audio_buffer.cleared"}')
-    assert vad.outstanding == 1
-    # A stop already reported leaves only silence: clear.
-    late = ready(turn_detection={"type": "server_vad", "silence_duration_ms": 2000})
-    late.append_audio(PCM_200MS * 2, voiced_until_ms=100)
-    late.receive('{"type":"input_audio_buffer.speech_stopped","item_id":"v","audio_end_ms":200}')
-    assert json.loads(late.finish_input() or "")["type"] == "input_audio_buffer.clear"
-    # Semantic VAD: the pause it needs is unknown, so voiced speech is committed.
-    semantic = ready(turn_detection={"type": "semantic_vad"})
-    semantic.append_audio(PCM_200MS, voiced_until_ms=50)
-    semantic.append_audio(PCM_200MS * 10, voiced_until_ms=-1)
-    assert json.loads(semantic.finish_input() or "")["type"] == "input_audio_buffer.commit"
+SPEECH_STARTED = '{"type":"input_audio_buffer.speech_started","item_id":"v1","audio_start_ms":0}'
+SPEECH_STOPPED = '{"type":"input_audio_buffer.speech_stopped","item_id":"v1","audio_end_ms":300}'
+UPDATED = '{"type":"session.updated","session":{"type":"transcription"}}'
+
+
+@pytest.mark.parametrize("vad", ["server_vad", "semantic_vad"])
+def test_end_of_input_under_vad_asks_the_server_before_deciding(vad: str) -> None:
+    conn = ready(turn_detection={"type": vad})
+    conn.append_audio(PCM_200MS, voiced_until_ms=200)
+    # However voiced the tail looks from here, nothing is decided until the server answers.
+    barrier = conn.end_input()
+    assert [json.loads(m) for m in barrier] == [
+        {"type": "session.update", "event_id": "barrier_2", "session": {"type": "transcription"}}
+    ]
+    assert conn.state is ClientState.ENDING and conn.waiting_for_server
+    assert conn.take_outgoing() == []
+    conn.receive(SPEECH_STARTED)  # its VAD is inside speech, and will never hear it end
+    conn.receive(UPDATED)
+    assert kinds(conn.take_outgoing()) == ["input_audio_buffer.commit"]
+    assert conn.state is ClientState.DRAINING
+
+
+def test_end_of_input_under_vad_commits_nothing_the_server_commits_itself() -> None:
+    conn = ready(turn_detection={"type": "server_vad"})
+    conn.append_audio(PCM_200MS * 3, voiced_until_ms=150)
+    conn.receive(SPEECH_STARTED)
+    conn.end_input()
+    conn.receive(SPEECH_STOPPED)  # all before the barrier's answer: the server commits it
+    conn.receive(UPDATED)
+    assert conn.take_outgoing() == []
+    assert conn.state is ClientState.DRAINING and conn.waiting_for_server  # owed: v1
+    conn.receive('{"type":"input_audio_buffer.committed","item_id":"v1","previous_item_id":null}')
+    done = finished(
+        conn,
+        '{"type":"conversation.item.input_audio_transcription.completed","item_id":"v1","transcript":"hi"}',
+    )
+    assert [t.text for t in done] == ["hi"]
+    assert conn.state is ClientState.DONE
+
+
+def test_end_of_input_under_vad_with_a_silent_tail_sends_nothing_more() -> None:
+    conn = ready(turn_detection={"type": "semantic_vad"})
+    conn.append_audio(PCM_200MS * 5, voiced_until_ms=190)  # voiced to us, not to its VAD
+    conn.end_input()
+    conn.receive(UPDATED)
+    assert conn.take_outgoing() == [] and conn.state is ClientState.DONE
+
+
+def test_a_refused_barrier_is_still_an_answer_in_order() -> None:
+    conn = ready(turn_detection={"type": "server_vad"})
+    conn.append_audio(PCM_200MS)
+    conn.receive(SPEECH_STARTED)
+    conn.end_input()
+    error = conn.receive(
+        '{"type":"error","error":{"type":"invalid_request_error","code":"invalid_value","message":"no","event_id":"barrier_2"}}'
+    )[0]
+    assert isinstance(error, ServerError) and not error.fatal
+    assert kinds(conn.take_outgoing()) == ["input_audio_buffer.commit"]
+
+
+def test_a_vad_commit_is_not_taken_for_the_answer_to_ours() -> None:
+    conn = ready(turn_detection={"type": "server_vad"})
+    conn.append_audio(PCM_200MS * 2)
+    conn.receive(SPEECH_STARTED)
+    conn.receive(SPEECH_STOPPED)
+    conn.append_audio(PCM_200MS)
+    conn.commit()
+    conn.receive('{"type":"input_audio_buffer.committed","item_id":"v1","previous_item_id":null}')
+    assert conn.outstanding == 2  # our commit is still unanswered, and v1's transcript owed
+    conn.receive('{"type":"input_audio_buffer.committed","item_id":"m2","previous_item_id":"v1"}')
+    assert conn.outstanding == 2  # two transcripts
+
+
+def test_completions_for_items_never_committed_are_never_turns() -> None:
+    conn = ready(turn_detection="manual")
+    conn.append_audio(PCM_200MS)
+    conn.commit()
+    conn.receive('{"type":"input_audio_buffer.committed","item_id":"a","previous_item_id":null}')
+    stray = [
+        '{"type":"conversation.item.input_audio_transcription.completed","item_id":"ghost","transcript":"boo"}',
+        '{"type":"conversation.item.input_audio_transcription.completed","transcript":"no id"}',
+    ]
+    for message in stray:
+        assert finished(conn, message) == []
+    conn.end_input()
+    done = finished(
+        conn,
+        '{"type":"conversation.item.input_audio_transcription.completed","item_id":"a","transcript":"real"}',
+    )
+    assert [t.text for t in done] == ["real"] and conn.state is ClientState.DONE
+    # A duplicate committed for a turn already out does not bring it back.
+    assert finished(conn, '{"type":"input_audio_buffer.committed","item_id":"a"}') == []
+
+
+def test_a_server_inventing_items_without_end_is_an_error() -> None:
+    conn = ready()
+    delta = '{{"type":"conversation.item.input_audio_transcription.delta","item_id":"x{}"}}'
+    for i in range(MAX_UNCOMMITTED_ITEMS):
+        conn.receive(delta.format(i))
+    with pytest.raises(RemoteProtocolError, match="never committed"):
+        conn.receive(delta.format("one too many"))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        '{"type":"input_audio_buffer.speech_stopped","item_id":"v","audio_end_ms":1e999}',
+        '{"type":"input_audio_buffer.speech_started","item_id":"v","audio_start_ms":NaN}',
+        '{"type":"conversation.item.input_audio_transcription.completed","item_id":"v","usage":{"type":"duration","seconds":-Infinity}}',
+    ],
+)
+def test_non_finite_numbers_are_a_remote_protocol_error(message: str) -> None:
+    with pytest.raises(RemoteProtocolError, match="non-finite"):
+        ready().receive(message)
+
+
+def test_huge_integers_are_ignored_not_a_crash() -> None:
+    event = ready().receive(
+        '{"type":"input_audio_buffer.speech_stopped","item_id":"v","audio_end_ms":'
+        + "9" * 400
+        + "}"
+    )[0]
+    assert isinstance(event, SpeechStopped) and event.audio_end_ms == 0
 
 
 def test_unknown_events_and_tolerated_names() -> None:
@@ -335,14 +464,15 @@ def test_client_and_server_roles_round_trip() -> None:
     assert isinstance(update, SessionUpdateRequest) and update.problem is None
     assert update.config.model == "gpt-4o-transcribe" and update.config.turn_detection is None
     client.receive(server.session_updated(update.config))
-    assert client.state is ClientState.READY and not client.vad_enabled
+    assert client.state is ClientState.STREAMING and not client.vad_enabled
     server.append(server.receive(client.append_audio(PCM_200MS)).audio)  # type: ignore[attr-defined]
     result = server.commit(server.receive(client.commit()).event_id)
     events = [e for m in result.messages for e in client.receive(m)]
     assert isinstance(events[0], AudioCommitted) and events[0].item_id == result.item_id
     assert len(result.audio) == len(PCM_200MS)
-    client.receive(server.completed(result.item_id or "", "hi", 200))
-    assert [t.text for t in client.pop_finished_turns()] == ["hi"]
+    assert [
+        t.text for t in finished(client, server.completed(result.item_id or "", "hi", 200))
+    ] == ["hi"]
     tiny = server.commit("commit_x")  # nothing buffered: OpenAI's error
     error = client.receive(tiny.messages[0])[0]
     assert isinstance(error, ServerError) and error.code == "input_audio_buffer_commit_empty"
@@ -415,9 +545,7 @@ def test_arbitrary_event_objects_never_crash_the_core(
             conn.receive(json.dumps({**fields, "type": kind}))
         except RemoteProtocolError:
             pass
-        conn.pop_finished_turns()
         assert conn.outstanding >= 0
-    conn.drain_turns()
 
 
 @settings(max_examples=100, deadline=None)
@@ -469,3 +597,114 @@ def test_the_core_imports_no_io_library() -> None:
             )
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+
+
+class _Watched(RealtimeConnection):
+    """Every assignment to ``state`` must be an edge of the transition table."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "state" and hasattr(self, "state"):
+            edges = CLIENT_TRANSITIONS[self.state].values()
+            assert value is self.state or value in edges, (self.state, value)
+        super().__setattr__(name, value)
+
+
+ITEMS = [f"item_{i}" for i in range(1, 7)]
+OPS = st.one_of(
+    st.sampled_from(
+        [
+            ("created",), ("updated",), ("update",), ("append", True), ("append", False),
+            ("commit",), ("clear",), ("end",), ("take",), ("committed_next",), ("cleared",),
+            ("started",), ("completed_no_id",), ("fatal",), ("garbage",), ("closed",),
+        ]
+    ),
+    st.tuples(
+        st.sampled_from(
+            ["committed_dup", "completed", "failed", "delta", "stopped", "error_on", "update_error"]
+        ),
+        st.integers(1, 12),
+    ),
+)  # fmt: skip
+
+
+def _server_message(op: tuple[object, ...], committed: list[str], last: str | None) -> str:
+    kind, arg = op[0], (op[1] if len(op) > 1 else 1)
+    pool = committed + ITEMS  # mostly real items, sometimes ones never committed
+    item = pool[int(arg) % len(pool)]  # type: ignore[call-overload]
+    prefix = "conversation.item.input_audio_transcription"
+    messages = {
+        "created": {"type": "session.created", "session": {}},
+        "updated": {"type": "session.updated", "session": {}},
+        "committed_dup": {
+            "type": "input_audio_buffer.committed",
+            "item_id": committed[int(arg) % len(committed)] if committed else item,  # type: ignore[call-overload]
+            "previous_item_id": None,
+        },
+        "cleared": {"type": "input_audio_buffer.cleared"},
+        "started": {"type": "input_audio_buffer.speech_started", "item_id": item},
+        "stopped": {"type": "input_audio_buffer.speech_stopped", "item_id": item, "audio_end_ms": 5},
+        "completed": {"type": f"{prefix}.completed", "item_id": item, "transcript": item},
+        "completed_no_id": {"type": f"{prefix}.completed", "transcript": "stray"},
+        "failed": {"type": f"{prefix}.failed", "item_id": item, "error": {"message": "x"}},
+        "delta": {"type": f"{prefix}.delta", "item_id": item, "delta": "d"},
+        "fatal": {"type": "error", "error": {"code": "session_expired", "message": "m"}},
+        "error_on": {"type": "error", "error": {"code": "x", "message": "m", "event_id": f"commit_{arg}"}},
+        "update_error": {"type": "error", "error": {"code": "x", "message": "m", "event_id": f"barrier_{arg}"}},
+    }  # fmt: skip
+    if kind == "garbage":
+        return "{garbage"
+    if kind == "committed_next":
+        return json.dumps(
+            {"type": "input_audio_buffer.committed", "item_id": f"c{len(committed)}",
+             "previous_item_id": last}
+        )  # fmt: skip
+    return json.dumps(messages[str(kind)])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["manual", "server_vad"]), st.booleans(), st.lists(OPS, max_size=60))
+def test_random_interleavings_keep_the_core_in_its_table_and_turns_in_order(
+    mode: str, streaming: bool, ops: list[tuple[object, ...]]
+) -> None:
+    conn = _Watched()
+    settings_ = STTModelSettings(
+        turn_detection="manual" if mode == "manual" else {"type": "server_vad"}
+    )
+    if streaming:  # half the runs start where the interesting phases are
+        conn.receive('{"type":"session.created"}')
+        conn.update_session("gpt-4o-transcribe", settings_)
+        conn.receive('{"type":"session.updated","session":{}}')
+    committed: list[str] = []  # first committed event of each item: the commit order
+    released: list[str] = []
+    for op in ops:
+        voiced = 100.0 if op[-1] is True else -1.0
+        intents = {
+            "update": lambda: [conn.update_session("gpt-4o-transcribe", settings_)],
+            "append": lambda: [conn.append_audio(PCM_200MS, voiced_until_ms=voiced)],  # noqa: B023
+            "commit": lambda: [conn.commit()],
+            "clear": lambda: [conn.clear()],
+            "end": conn.end_input,
+            "take": conn.take_outgoing,
+            "closed": lambda: [conn.connection_closed()],
+        }
+        try:
+            if op[0] in intents:
+                intents[str(op[0])]()
+                continue
+            message = _server_message(op, committed, committed[-1] if committed else None)
+            late = conn.state is ClientState.DONE  # after the end: reported, not a turn
+            events = conn.receive(message)
+        except (LocalProtocolError, RemoteProtocolError):
+            continue
+        for event in events:
+            if isinstance(event, AudioCommitted) and event.item_id not in committed and not late:
+                committed.append(event.item_id)
+            if isinstance(event, Turn):
+                assert event.item_id not in released, "a turn came out twice"
+                released.append(event.item_id)
+        # Only committed items become turns, in commit order, each after those before it.
+        assert released == committed[: len(released)]
+        if conn.state is ClientState.DONE:
+            # Done means nothing owed and nothing lost: every committed turn is out.
+            assert not conn.waiting_for_server
+            assert released == committed

@@ -22,11 +22,12 @@ from trio_stt import (
     STTWebsocketTimeoutError,
     TranscriptionCompleted,
     TranscriptionFailed,
+    Turn,
     WebSocketClosedError,
 )
 from trio_stt.testing import FakeServer, RealtimeFaults, open_fake_server, silence, speech_like
 
-from .helpers import feed, session_tasks
+from .helpers import assert_nothing_left, feed, session_tasks
 
 SPEECH = speech_like(0.6)
 MANUAL = STTModelSettings(turn_detection="manual")
@@ -55,12 +56,6 @@ async def run_session(
             async for text in session.transcribe_turns():
                 turns.append(text)
     return turns
-
-
-async def assert_nothing_left(server: FakeServer) -> None:
-    assert session_tasks() == []
-    with trio.fail_after(5):
-        await server.wait_idle()  # the server saw the socket close
 
 
 # ---------------------------------------------------------------- what goes on the wire
@@ -254,8 +249,11 @@ async def test_vad_mode_trailing_silence_is_cleared() -> None:
             for e in server.sessions[0].client_events
             if e["type"] != "input_audio_buffer.append"
         ]
-    assert turns == ["only"]
-    assert kinds == ["session.update", "input_audio_buffer.clear"]
+        assert turns == ["only"]
+    # The server committed the turn itself; at the end the client only asked, with an empty
+    # update answered in order, whether its VAD was still inside speech. It was not.
+    assert kinds == ["session.update", "session.update"]
+    assert server.sessions[0].client_events[-1]["session"] == {"type": "transcription"}
 
 
 # ---------------------------------------------------------------- ordering and per-item failures
@@ -267,21 +265,24 @@ async def test_out_of_order_completions_come_out_in_commit_order() -> None:
     ) as server:
         audio = StreamedAudioInput()
         arrival: list[str] = []
+        turns: list[str] = []
         async with server.model().create_session(audio, MANUAL) as session:
-            turns, events = session.transcribe_turns(), session.events()
 
-            async def watch() -> None:
-                async for event in events:
-                    if isinstance(event, TranscriptionCompleted):
-                        arrival.append(event.transcript)
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(watch)
+            async def talk() -> None:
                 for _ in range(2):
                     await audio.add_audio(SPEECH)
                     await session.commit()
                 await feed(audio, SPEECH)
-                assert [t async for t in turns] == ["A", "B", "C"]
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(talk)
+                async for event in session.events():
+                    if isinstance(event, TranscriptionCompleted):
+                        arrival.append(event.transcript)
+                    elif isinstance(event, Turn):
+                        turns.append(event.text)
+        # Each turn waited for the ones before it, and came right after the last of them.
+        assert turns == ["A", "B", "C"]
         assert arrival == ["C", "B", "A"]  # the server really sent them reversed
 
 
@@ -292,19 +293,19 @@ async def test_failed_item_does_not_block_later_turns(span_exporter) -> None:  #
         audio = StreamedAudioInput()
         seen: list[object] = []
         async with server.model().create_session(audio, MANUAL) as session:
-            events = session.events()
 
-            async def collect() -> None:
-                async for event in events:
-                    seen.append(event)
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(collect)
-                turns = session.transcribe_turns()
+            async def talk() -> None:
                 await audio.add_audio(SPEECH)
                 await session.commit()
                 await feed(audio, SPEECH)
-                assert [t async for t in turns] == ["kept"]
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(talk)
+                async for event in session.events():
+                    seen.append(event)
+        finished = [e for e in seen if isinstance(e, Turn)]
+        assert [(t.text, t.failed) for t in finished] == [("", True), ("kept", False)]
+        assert finished[0].error == "The audio could not be transcribed."
         failed = [e for e in seen if isinstance(e, TranscriptionFailed)]
         assert len(failed) == 1 and failed[0].code == "audio_unintelligible"
         assert isinstance(seen[1], SessionUpdated)

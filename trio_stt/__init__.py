@@ -117,6 +117,9 @@ from ._protocol import (
     TranscriptionFailed as TranscriptionFailed,
 )
 from ._protocol import (
+    Turn as Turn,
+)
+from ._protocol import (
     UnknownEvent as UnknownEvent,
 )
 from ._results import (
@@ -154,6 +157,9 @@ from ._session import (
 )
 from ._session import (
     SessionStatistics as SessionStatistics,
+)
+from ._session import (
+    TurnStream as TurnStream,
 )
 from ._settings import (
     MODEL_CAPABILITIES as MODEL_CAPABILITIES,
@@ -194,6 +200,8 @@ __all__ = [
     "TranscriptionFailed",
     "ServerError",
     "UnknownEvent",
+    "Turn",
+    "TurnStream",
     # audio
     "AudioInput",
     # file transcription results

@@ -3,8 +3,8 @@
 The ``stream`` and ``demo`` commands both do this. Sending is paced at real time by default,
 so the session sees what it would see from a live source; ``realtime=False`` sends as fast as
 backpressure allows. Events (deltas, completions, ...) and turns are reported through
-callbacks as they arrive, from two tasks, so their relative order is not fixed; turns are also
-returned, in commit order.
+callbacks as they arrive, in one stream: each turn's callback comes after the events that
+finished it. Turns are also returned, in commit order.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy.typing as npt
 import trio
 
 from ._model import OpenAISTTModel
-from ._protocol import RealtimeEvent
+from ._protocol import RealtimeEvent, Turn
 from ._session import SessionOptions
 from ._settings import STTModelSettings
 from ._streamed_input import StreamedAudioInput
@@ -59,21 +59,15 @@ async def transcribe_live(
     """Stream *frames* through a new session; return its turns in commit order."""
     audio = StreamedAudioInput(frame_rate=frame_rate, channels=channels)
     turns: list[str] = []
-    async with model.create_session(audio, settings, options=options) as session:
-        turns_rx, events_rx = session.transcribe_turns(), session.events()
-
-        async def watch_events() -> None:
-            async for event in events_rx:
-                if on_event is not None:
-                    on_event(event)
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch_events)
-            nursery.start_soon(
-                partial(play_into, audio, frames, frame_rate, chunk_ms=chunk_ms, realtime=realtime)
-            )
-            async for turn in turns_rx:
-                turns.append(turn)
+    play = partial(play_into, audio, frames, frame_rate, chunk_ms=chunk_ms, realtime=realtime)
+    session_cm = model.create_session(audio, settings, options=options)
+    async with session_cm as session, trio.open_nursery() as nursery:
+        nursery.start_soon(play)
+        async for event in session.events():
+            if on_event is not None:
+                on_event(event)
+            if isinstance(event, Turn) and event.text and not event.failed:
+                turns.append(event.text)
                 if on_turn is not None:
-                    on_turn(turn)
+                    on_turn(event.text)
     return turns

@@ -6,6 +6,7 @@ Every field but ``text`` is optional on the wire (protocol.md §3.2), so every f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -133,9 +134,15 @@ TranscriptStreamEvent = TranscriptTextDelta | TranscriptTextSegment | Transcript
 
 
 def _num(value: Any, default: float = 0.0) -> float:
-    return (
-        float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
-    )
+    """*value* as a finite float; anything else (a string, ``NaN``, an int too big for a float)
+    is *default*: these fields are optional and a hostile number must not crash the parse."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    try:
+        number = float(value)
+    except OverflowError:
+        return default
+    return number if math.isfinite(number) else default
 
 
 def parse_usage(obj: Any) -> Usage | None:

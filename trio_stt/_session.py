@@ -1,36 +1,33 @@
-"""The realtime session: a nursery, three tasks, bounded channels and cancel scopes.
+"""The realtime session: a thin trio shell around the sans-I/O core.
 
 Theory of operation
 -------------------
 Entering ``async with model.create_session(...)`` connects, waits for ``session.created``,
 sends the session update and waits for ``session.updated``, each under its own deadline. It
-then starts, in one nursery:
+then runs two tasks beside your code, the way trio-websocket drives wsproto:
 
-* the **listener**: socket -> :class:`RealtimeConnection` -> typed events -> processor;
-* the **processor**: events -> spans, the ``events()`` and ``transcribe_turns()`` channels
-  (turns in commit order), and the inactivity deadline;
-* the **sender**: the :class:`StreamedAudioInput` channel -> appends -> socket. When that
-  channel closes it commits the tail if it holds speech, clears it otherwise, and from then on
-  the session finishes by itself: once every committed item has completed or failed it
-  closes the socket with 1000 and ``transcribe_turns()`` ends;
-* a **watchdog** that does nothing until the nursery is cancelled (see below).
+* the **receiver** reads the socket, hands each message to :class:`RealtimeConnection` and
+  puts what comes back (typed events, and each finished :class:`Turn` in commit order) on the
+  session's one bounded event channel. Its receive runs under the inactivity deadline, armed
+  only while the core says the server owes us something.
+* the **sender** is the only task that writes. It drains the :class:`StreamedAudioInput`
+  channel, where audio and your ``commit()``/``clear()`` requests stand in the order you
+  made them. When that channel closes it asks the core how to end the input, sends what the
+  core decides (now or once the server has answered), and after the last turn closes the
+  socket with 1000.
 
-Every channel is bounded, so a slow consumer slows the listener, then trio-websocket's
-queue, then TCP; a fast producer waits in ``add_audio``.
+Every fact about the protocol (the phase, what is outstanding, what to send at the end) is
+in the core; this module keeps none. Every transport rule (mapping errors, never tearing a
+frame, closing at once under cancellation) is in ``_websocket.py``. What is left here is who
+runs what, and the public surface.
 
-**Never tear a frame.** A trio-websocket send cancelled half-way leaves half a frame on the
-wire and the peer closes with 1007. So every send runs in a shielded scope bounded by
-``send_timeout``, under one lock. If the nursery is cancelled while a send is stuck (the peer
-stopped reading), the watchdog drops the TCP stream, which fails the stuck send at once; the
-connection is then abandoned without another byte. Otherwise the socket is closed politely.
-
-**One exception out.** Whatever fails first cancels the rest. The context manager turns the
-nursery's exception group back into one exception: the user's own exception unchanged if the
-block raised one, else ours (a fatal server error before a timeout before a close).
-
-**Inactivity** is only enforced while we wait for the server (a commit or transcript is
-outstanding, or input has ended): the processor's receive runs in a cancel scope whose
-deadline any task may arm, so a commit sent from another task starts the clock at once.
+:meth:`~OpenAISTTTranscriptionSession.events` and
+:meth:`~OpenAISTTTranscriptionSession.transcribe_turns` are two views of the one channel, so
+a session has one reader; asking for both is a :class:`trio.BusyResourceError` at once,
+rather than the stall two channels fed by one task would give. Closing the channel you read
+means you stopped listening: later events are dropped and the session carries on. Your own
+exceptions leave the block untouched (``_supervise.py``); only the session's failures become
+one exception of ours.
 """
 
 from __future__ import annotations
@@ -38,10 +35,10 @@ from __future__ import annotations
 import base64
 import logging
 import math
-import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import final
 
 import trio
 
@@ -53,7 +50,6 @@ from ._errors import (
     STTWebsocketConnectionError,
     STTWebsocketTimeoutError,
     WebSocketClosedError,
-    exception_leaves,
 )
 from ._protocol import (
     AudioCommitted,
@@ -70,19 +66,12 @@ from ._protocol import (
 )
 from ._protocol._dialects import Dialect
 from ._settings import STTModelSettings
-from ._streamed_input import AudioChunk, StreamedAudioInput
+from ._streamed_input import AudioRequest, StreamedAudioInput
+from ._supervise import open_supervised_nursery
 from ._tracing import TracingOptions, TurnSpan
-from ._websocket import (
-    WebSocketConnector,
-    WebSocketTransport,
-    connect_websocket,
-    map_websocket_error,
-)
+from ._websocket import WebSocketConnector, WebSocketTransport, open_websocket
 
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
-
-__all__ = ["SessionOptions", "SessionStatistics", "OpenAISTTTranscriptionSession"]
+__all__ = ["SessionOptions", "SessionStatistics", "OpenAISTTTranscriptionSession", "TurnStream"]
 
 logger = logging.getLogger("trio_stt")
 
@@ -100,7 +89,7 @@ class SessionOptions:
         send_timeout: seconds one message may take to send before the peer is declared stuck.
         max_message_bytes: received messages over this are a protocol error.
         max_append_ms: when audio queues up, up to this much is sent in one append.
-        event_buffer, turn_buffer: capacity of the ``events()`` and turn channels.
+        event_buffer: capacity of the event channel (0 works: each event waits for you).
         connector: replaces the WebSocket factory (a proxy, an in-memory transport).
     """
 
@@ -114,7 +103,6 @@ class SessionOptions:
     max_message_bytes: int = 4 * 1024 * 1024
     max_append_ms: float = 500.0
     event_buffer: int = 64
-    turn_buffer: int = 16
     connector: WebSocketConnector | None = field(default=None, repr=False)
 
 
@@ -129,24 +117,72 @@ class SessionStatistics:
     turns_completed: int = 0
     turns_failed: int = 0
     recoverable_errors: int = 0
+    events_dropped: int = 0
 
 
-_PRIORITY = (
-    RealtimeServerError,
-    RemoteProtocolError,
-    STTWebsocketTimeoutError,
-    WebSocketClosedError,
-    STTError,
-)
+# When several tasks fail at once, the most telling failure is the one reported.
+_PRIORITY = (RealtimeServerError, RemoteProtocolError, STTWebsocketTimeoutError,
+             WebSocketClosedError, STTError)  # fmt: skip
+
+
+_OVER = frozenset({ClientState.ENDING, ClientState.DRAINING, ClientState.DONE,
+                   ClientState.CLOSED, ClientState.FAILED})  # fmt: skip
+
+
+def _choose_failure(failures: Sequence[BaseException]) -> BaseException:
+    for exc in failures:
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: as they are
+            return exc
+    for kind in _PRIORITY:
+        for exc in failures:
+            if isinstance(exc, kind):
+                return exc
+    internal = STTWebsocketConnectionError(
+        f"internal error in the session: {type(failures[0]).__name__}: {failures[0]}"
+    )
+    internal.__cause__ = failures[0]
+    return internal
+
+
+def _server_error(event: ServerError | None) -> RealtimeServerError:
+    assert event is not None
+    return RealtimeServerError(
+        event.message, code=event.code, type=event.type, param=event.param,
+        event_id=event.client_event_id,
+    )  # fmt: skip
+
+
+@final
+class TurnStream(trio.abc.ReceiveChannel[str]):
+    """Final transcripts in commit order: a view of the session's event channel.
+
+    It reads the same channel as :meth:`OpenAISTTTranscriptionSession.events` and keeps only
+    non-empty, successful :class:`Turn` texts. Closing it closes that channel.
+    """
+
+    def __init__(self, events: trio.MemoryReceiveChannel[RealtimeEvent]) -> None:
+        self._events = events
+
+    async def receive(self) -> str:
+        while True:
+            event = await self._events.receive()
+            if type(event) is Turn and event.text and not event.failed:
+                return event.text
+
+    def close(self) -> None:
+        self._events.close()
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
 
 
 class OpenAISTTTranscriptionSession:
     """A live transcription session; get one from :meth:`OpenAISTTModel.create_session`.
 
-    Inside the ``async with``: iterate :meth:`transcribe_turns` for final transcripts in
-    commit order, or :meth:`events` for every typed event; call :meth:`commit` and
-    :meth:`clear` for push-to-talk. Subscribe (call ``transcribe_turns()``/``events()``)
-    before you send audio: events that arrive while nobody is subscribed are not kept.
+    Inside the ``async with``: read :meth:`transcribe_turns` for final transcripts in commit
+    order, *or* :meth:`events` for every typed event (turns included, as :class:`Turn`);
+    call :meth:`commit` and :meth:`clear` for push-to-talk. Events are kept from the start,
+    bounded by ``SessionOptions.event_buffer``: read them while you send, from another task.
     """
 
     def __init__(
@@ -169,395 +205,303 @@ class OpenAISTTTranscriptionSession:
             dialect=options.dialect, max_message_bytes=options.max_message_bytes
         )
         self._stats = SessionStatistics()
-        self._transport: WebSocketTransport | None = None
-        self._send_lock = trio.StrictFIFOLock()
-        self._in_flight = False
-        self._dropped = False  # the stream was dropped: never write to it again
-        self._closing = False
-        self._finish_started = False
-        self._input_done = False
-        self._ended = False
-        self._wait_scope: trio.CancelScope | None = None
-        self._body_error: BaseException | None = None
-        self._setup_events: list[RealtimeEvent] = []
-        self._turns_tx, self._turns_rx = trio.open_memory_channel[str](options.turn_buffer)
         self._events_tx, self._events_rx = trio.open_memory_channel[RealtimeEvent](
             options.event_buffer
         )
-        self._want_turns = False
-        self._want_events = False
-        self._chunks_sent = 0
-        self._progress = trio.Event()
+        self._turns = TurnStream(self._events_rx)
+        self._reader: str | None = None
+        self._setup_events: list[RealtimeEvent] = []
+        self._quiet = trio.CancelScope()  # the receiver's inactivity deadline
+        self._core_moved = trio.Event()  # the receiver woke the sender at the end
         self._spans: dict[str, TurnSpan] = {}
         self._turn_audio: list[bytes] = []
-        self._nursery: trio.Nursery | None = None
 
     def __repr__(self) -> str:
         return f"<OpenAISTTTranscriptionSession {self.model} {self._core.state.name}>"
 
     # ------------------------------------------------------------------ public API
 
-    def transcribe_turns(self) -> trio.MemoryReceiveChannel[str]:
-        """Final transcripts, one per turn, in commit order; ends when the session finishes.
-
-        Empty and failed turns are skipped (failures are on :meth:`events`).
-        """
-        if not self._want_turns:
-            self._want_turns = True
-        return self._turns_rx
-
     def events(self) -> trio.MemoryReceiveChannel[RealtimeEvent]:
-        """Every typed event as it arrives, starting with ``SessionCreated``/``SessionUpdated``."""
-        if not self._want_events:
-            self._want_events = True
-            for event in self._setup_events:
-                self._events_tx.send_nowait(event)
+        """Every typed event, from ``SessionCreated`` on; each finished turn is a :class:`Turn`
+        in commit order. Ends (``EndOfChannel``) when the session has finished.
+
+        Raises:
+            trio.BusyResourceError: :meth:`transcribe_turns` is already this session's reader.
+        """
+        self._claim("events()")
         return self._events_rx
 
+    def transcribe_turns(self) -> TurnStream:
+        """Final transcripts, one per turn, in commit order; ends when the session finishes.
+
+        Empty and failed turns are skipped (:meth:`events` has them).
+
+        Raises:
+            trio.BusyResourceError: :meth:`events` is already this session's reader.
+        """
+        self._claim("transcribe_turns()")
+        return self._turns
+
+    def _claim(self, how: str) -> None:
+        if self._reader is None:
+            self._reader = how
+        elif self._reader != how:
+            raise trio.BusyResourceError(
+                f"this session already has one reader, {self._reader}; events() and "
+                "transcribe_turns() are views of one stream (the turns are the Turn events "
+                "of events()), so read one of them"
+            )
+
     async def commit(self) -> None:
-        """End the current turn now: everything added to the input so far is committed.
+        """End the current turn: everything added to the input before this call is committed.
+
+        Returns once the commit is on the wire, after every chunk added before it.
 
         Raises:
             trio.ClosedResourceError: the input has ended or the session is over.
         """
-        self._check_usable()
-        target = self._input.chunks_added
-        while self._chunks_sent < target and not self._input_done:
-            await self._progress.wait()
-        self._check_usable()
-        await self._send(self._core.commit())
-        self._stats.commits_sent += 1
-        self._arm_inactivity()
+        await self._request("commit")
 
     async def clear(self) -> None:
-        """Drop uncommitted audio (what was added before this call and already sent)."""
-        self._check_usable()
-        await self._send(self._core.clear())
+        """Drop the uncommitted audio: everything added since the last commit, up to this call.
+
+        Raises:
+            trio.ClosedResourceError: the input has ended or the session is over.
+        """
+        await self._request("clear")
+
+    async def _request(self, kind: str) -> None:
+        if self._core.state in _OVER:
+            raise trio.ClosedResourceError("the session's input has ended or the session is over")
+        request = AudioRequest(kind)
+        await self._input._request(request)
+        await request.done.wait()
+        if not request.sent:
+            raise trio.ClosedResourceError(f"the session ended before the {kind} was sent")
 
     def statistics(self) -> SessionStatistics:
         """A snapshot of the session's counters."""
         return SessionStatistics(**vars(self._stats))
-
-    def _check_usable(self) -> None:
-        if self._ended or self._input_done or self._closing:
-            raise trio.ClosedResourceError("the session's input has ended or the session is over")
 
     # ------------------------------------------------------------------ lifetime
 
     @asynccontextmanager
     async def _run(self) -> AsyncIterator[OpenAISTTTranscriptionSession]:
         audio_rx = self._input._take()
+        opts = self._options
+        headers = self._config.websocket_headers() + handshake_headers(opts.dialect)
+        connector = opts.connector or open_websocket
         try:
-            async with trio.open_nursery() as transport_nursery:
-                transport = await self._connect(transport_nursery)
-                try:
-                    await self._configure(transport)
-                    async with trio.open_nursery() as tasks:
-                        self._nursery = tasks
-                        listener_tx, listener_rx = trio.open_memory_channel[RealtimeEvent](16)
-                        await tasks.start(self._watchdog)
-                        await tasks.start(self._listen, listener_tx)
-                        await tasks.start(self._process, listener_rx)
-                        await tasks.start(self._send_audio, audio_rx)
-                        try:
-                            yield self
-                        except BaseException as exc:
-                            self._body_error = exc
-                            raise
-                        tasks.cancel_scope.cancel()
-                finally:
-                    with trio.move_on_after(2 * self._options.close_timeout, shield=True):
-                        await self._shutdown(transport)
-                    transport_nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            chosen = self._collapse(group)
-            if chosen is None:
-                raise
-            raise chosen from chosen.__cause__
+            async with connector(
+                self._config.websocket_url,
+                headers,
+                max_message_bytes=opts.max_message_bytes,
+                connect_timeout=opts.connect_timeout,
+            ) as transport:
+                await self._configure(transport)
+                async with open_supervised_nursery(_choose_failure) as nursery:
+                    nursery.start_soon(self._receive, transport)
+                    nursery.start_soon(self._send, transport, audio_rx)
+                    yield self
+                    if self._core.state is not ClientState.DONE:
+                        nursery.cancel_scope.cancel()  # you left early: turns in flight go
+                if self._core.state is not ClientState.DONE:
+                    with trio.move_on_after(opts.close_timeout):
+                        await transport.aclose(1000)
         finally:
-            self._ended = True
+            self._core.connection_closed()
             audio_rx.close()
+            self._events_tx.close()
+            while True:  # requests nobody will send now: wake their callers
+                try:
+                    item = audio_rx.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+                if isinstance(item, AudioRequest):
+                    item.done.set()
             for span in self._spans.values():
                 span.finish(error="the session ended before this turn completed")
             self._spans.clear()
 
-    def _collapse(self, group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-        """One exception for the user, or ``None`` to let a pure cancellation through."""
-        leaves = exception_leaves(group)
-        if self._body_error is not None and any(leaf is self._body_error for leaf in leaves):
-            return self._body_error
-        errors = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
-        if not errors:
-            return None
-        mapped: list[BaseException] = []
-        for leaf in errors:
-            ours: BaseException | None = map_websocket_error(leaf)
-            closed = ours or leaf
-            if isinstance(closed, WebSocketClosedError) and closed.code == 1009:
-                # trio-websocket refused an oversized message (whichever task saw it first).
-                ours = RemoteProtocolError(
-                    "the server sent a message over the "
-                    f"{self._options.max_message_bytes:,}-byte limit (closed with 1009)"
-                )
-            if ours is not None:
-                ours.__cause__ = leaf
-                mapped.append(ours)
-            else:
-                mapped.append(leaf)
-        for kind in _PRIORITY:
-            for exc in mapped:
-                if isinstance(exc, kind):
-                    return exc
-        internal = STTWebsocketConnectionError(
-            f"internal error in the session: {type(mapped[0]).__name__}: {mapped[0]}"
-        )
-        internal.__cause__ = group
-        return internal
-
-    async def _connect(self, nursery: trio.Nursery) -> WebSocketTransport:
-        headers = self._config.websocket_headers() + handshake_headers(self._options.dialect)
-        connector = self._options.connector or connect_websocket
-        with trio.move_on_after(self._options.connect_timeout) as scope:
-            self._transport = await connector(
-                self._config.websocket_url, headers, nursery, self._options.max_message_bytes
-            )
-        if scope.cancelled_caught or self._transport is None:
-            raise STTWebsocketTimeoutError(
-                f"the websocket connection to {self._config.websocket_url.split('?')[0]}",
-                self._options.connect_timeout,
-            )
-        return self._transport
-
     async def _configure(self, transport: WebSocketTransport) -> None:
         opts = self._options
-        await self._await_state(
-            transport, ClientState.AWAITING_CREATED, "session.created", opts.session_created_timeout
-        )
-        await self._send(self._core.update_session(self.model, self._settings))
-        await self._await_state(
-            transport, ClientState.CONFIGURING, "session.updated", opts.session_updated_timeout
-        )
+        await self._receive_until(transport, "session.created", opts.session_created_timeout)
+        await transport.send(self._core.update_session(self.model, self._settings))
+        self._stats.messages_sent += 1
+        await self._receive_until(transport, "session.updated", opts.session_updated_timeout)
 
-    async def _await_state(
-        self, transport: WebSocketTransport, state: ClientState, awaited: str, seconds: float
-    ) -> None:
+    async def _receive_until(self, transport: WebSocketTransport, what: str, limit: float) -> None:
         await trio.lowlevel.checkpoint()
-        with trio.move_on_after(seconds) as scope:
+        state = self._core.state
+        with trio.move_on_after(limit) as scope:
             while self._core.state is state:
                 message = await transport.receive()
                 self._stats.messages_received += 1
-                for event in self._core.receive(message):
-                    if isinstance(event, ServerError):
-                        raise _server_error(event)
-                    self._setup_events.append(event)
+                self._setup_events += self._core.receive(message)
+                if self._core.state is ClientState.FAILED:
+                    raise _server_error(self._core.fatal_error)
         if scope.cancelled_caught:
-            raise STTWebsocketTimeoutError(awaited, seconds)
+            raise STTWebsocketTimeoutError(what, limit)
 
-    async def _shutdown(self, transport: WebSocketTransport) -> None:
+    # ------------------------------------------------------------------ the two tasks
+
+    async def _receive(self, transport: WebSocketTransport) -> None:
+        core, limit, quiet = self._core, self._options.inactivity_timeout, self._quiet
         await trio.lowlevel.checkpoint()
-        with trio.CancelScope(shield=True):
-            if not self._dropped:
-                with trio.move_on_after(self._options.close_timeout):
-                    try:
-                        await transport.aclose(1000)
-                    except Exception as exc:  # closing is best effort; abort follows
-                        logger.debug("close handshake failed: %s", type(exc).__name__)
-            await transport.abort()
-
-    # ------------------------------------------------------------------ sending
-
-    async def _send(self, message: str) -> None:
-        """Send one message whole: shielded, bounded, one at a time."""
-        transport = self._transport
-        if transport is None or self._dropped:
-            raise WebSocketClosedError(None, None, detail="the connection was dropped")
-        async with self._send_lock:
-            self._in_flight = True
-            try:
-                with trio.CancelScope(shield=True) as scope:
-                    scope.deadline = trio.current_time() + self._options.send_timeout
-                    await transport.send(message)
-            except WebSocketClosedError:
-                if self._was_dropped():  # the watchdog dropped it: we are being cancelled
-                    # Deliberately let Cancelled replace the transport error here.
-                    await trio.lowlevel.checkpoint()  # noqa: ASYNC120
-                raise
-            finally:
-                self._in_flight = False
-            if scope.cancelled_caught:
-                self._dropped = True
-                with trio.CancelScope(shield=True):
-                    await transport.abort()
-                raise WebSocketClosedError(
-                    None,
-                    None,
-                    detail=f"a send took longer than {self._options.send_timeout:g} s "
-                    "(the server stopped reading); the connection was dropped",
-                )
-        self._stats.messages_sent += 1
-
-    def _was_dropped(self) -> bool:
-        # A method, not the attribute: another task may set it while this one awaits.
-        return self._dropped
-
-    async def _watchdog(self, task_status: trio.TaskStatus[None]) -> None:
-        task_status.started()
-        try:
-            await trio.sleep_forever()
-        finally:
-            if self._in_flight and self._transport is not None:
-                self._dropped = True
-                with trio.CancelScope(shield=True):
-                    await self._transport.abort()
-
-    async def _send_audio(
-        self, audio_rx: trio.MemoryReceiveChannel[AudioChunk], task_status: trio.TaskStatus[None]
-    ) -> None:
-        task_status.started()
-        await trio.lowlevel.checkpoint()
-        max_bytes = int(self._options.max_append_ms * 48)
-        keep_audio = self._tracing.include_sensitive_audio_data
-        while True:
-            try:
-                pcm, voiced = await audio_rx.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                break
-            chunks, count = [pcm], 1
-            size = len(pcm)
-            # Coalesce what is already waiting: per-message cost dominates under load.
-            while size < max_bytes:
-                try:
-                    more, more_voiced = audio_rx.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                    break
-                if more_voiced >= 0:
-                    voiced = size / 48 + more_voiced
-                chunks.append(more)
-                size, count = size + len(more), count + 1
-            data = chunks[0] if count == 1 else b"".join(chunks)
-            await self._send(self._core.append_audio(data, voiced_until_ms=voiced))
-            if keep_audio:
-                self._turn_audio.append(data)
-            self._stats.audio_seconds_sent += len(data) / 48_000
-            self._chunks_sent += count
-            self._progress.set()
-            self._progress = trio.Event()
-        final = self._core.finish_input()
-        if final is not None:
-            await self._send(final)
-        self._input_done = True
-        self._progress.set()
-        self._arm_inactivity()
-        if self._core.outstanding == 0:
-            self._start_finish()
-
-    def _start_finish(self) -> None:
-        if not self._finish_started and self._nursery is not None:
-            self._finish_started = True
-            self._nursery.start_soon(self._finish)
-
-    async def _finish(self) -> None:
-        """Everything is transcribed: say goodbye with 1000; the listener then ends."""
-        self._closing = True
-        transport = self._transport
-        if transport is None or self._dropped:
-            await trio.lowlevel.checkpoint()
-            return
-        async with self._send_lock:
-            with trio.CancelScope(shield=True), trio.move_on_after(self._options.close_timeout):
-                await transport.aclose(1000)
-
-    # ------------------------------------------------------------------ receiving
-
-    async def _listen(
-        self, tx: trio.MemorySendChannel[RealtimeEvent], task_status: trio.TaskStatus[None]
-    ) -> None:
-        task_status.started()
-        await trio.lowlevel.checkpoint()
-        transport = self._transport
-        assert transport is not None
-        with tx:
-            while True:
-                try:
-                    message = await transport.receive()
-                except WebSocketClosedError:
-                    if self._closing:
-                        return
-                    raise
+        for event in self._setup_events:
+            if not self._offer(event):
+                await self._deliver(event)
+        self._setup_events.clear()
+        with quiet:
+            while core.state is not ClientState.DONE:
+                if core.waiting_for_server:
+                    quiet.deadline = trio.current_time() + limit
+                elif quiet.deadline != math.inf:
+                    quiet.deadline = math.inf
+                message = await transport.receive()
                 self._stats.messages_received += 1
-                for event in self._core.receive(message):
-                    if isinstance(event, ServerError) and event.fatal:
-                        raise _server_error(event)
-                    await tx.send(event)
+                events = core.receive(message)
+                if core.state is ClientState.FAILED:
+                    raise _server_error(core.fatal_error)
+                for event in events:
+                    self._observe(event)
+                    if not self._offer(event):
+                        await self._deliver(event)
+                if core.state is not ClientState.STREAMING:
+                    self._core_moved.set()  # the sender may have the last word to say
+        if quiet.cancelled_caught:
+            raise STTWebsocketTimeoutError(self._awaiting(), limit)
+        self._events_tx.close()  # every turn is out: your loop ends here
+
+    def _offer(self, event: RealtimeEvent) -> bool:
+        """Hand *event* to the reader if that needs no waiting; ``False`` if it does."""
+        try:
+            self._events_tx.send_nowait(event)
+        except trio.WouldBlock:
+            return False
+        except trio.BrokenResourceError:  # you closed the channel: you stopped listening
+            self._stats.events_dropped += 1
+        return True
+
+    async def _deliver(self, event: RealtimeEvent) -> None:
+        self._quiet.deadline = math.inf  # waiting for you is not the server being quiet
+        try:
+            await self._events_tx.send(event)
+        except trio.BrokenResourceError:
+            self._stats.events_dropped += 1
+            await trio.lowlevel.checkpoint()
 
     def _arm_inactivity(self) -> None:
-        scope = self._wait_scope
-        if scope is None:
-            return
-        waiting = self._input_done or self._core.outstanding > 0
-        if not waiting:
-            scope.deadline = math.inf
-        elif scope.deadline == math.inf:
-            scope.deadline = trio.current_time() + self._options.inactivity_timeout
+        """Called after we sent something the server must answer, while the receiver waits."""
+        if self._quiet.deadline == math.inf and self._core.waiting_for_server:
+            self._quiet.deadline = trio.current_time() + self._options.inactivity_timeout
 
     def _awaiting(self) -> str:
         n = self._core.outstanding
-        if self._input_done:
+        if self._core.state in (ClientState.ENDING, ClientState.DRAINING):
             return f"the final transcripts after end of input ({n} outstanding)"
         return f"server events for {n} outstanding commit(s) or transcript(s)"
 
-    async def _process(
-        self, rx: trio.MemoryReceiveChannel[RealtimeEvent], task_status: trio.TaskStatus[None]
+    async def _send(
+        self,
+        transport: WebSocketTransport,
+        audio_rx: trio.MemoryReceiveChannel[tuple[bytes, float] | AudioRequest],
     ) -> None:
-        task_status.started()
-        await trio.lowlevel.checkpoint()
-        # Sync close (``with``): an async close is a checkpoint, where a cancellation from the
-        # block finishing could replace the error this task is raising.
-        with rx, self._turns_tx, self._events_tx:
-            while True:
-                with trio.CancelScope() as scope:
-                    self._wait_scope = scope
+        core, opts = self._core, self._options
+        max_bytes = int(opts.max_append_ms * 48)
+        keep_audio = self._tracing.include_sensitive_audio_data
+        with trio.CancelScope() as stuck:
+            held: tuple[bytes, float] | AudioRequest | None = None
+            ended = False
+            while not ended:
+                try:
+                    item = held or await audio_rx.receive()
+                except trio.EndOfChannel:
+                    break
+                held = None
+                if isinstance(item, AudioRequest):
+                    message = core.commit() if item.kind == "commit" else core.clear()
+                    await self._write(transport, stuck, message)
+                    self._stats.commits_sent += item.kind == "commit"
                     self._arm_inactivity()
+                    item.sent = True
+                    item.done.set()
+                    continue
+                pcm, voiced = item
+                chunks, size = [pcm], len(pcm)
+                # Coalesce what is already waiting: per-message cost dominates under load.
+                while size < max_bytes:
                     try:
-                        event = await rx.receive()
-                    except trio.EndOfChannel:
+                        more = audio_rx.receive_nowait()
+                    except trio.WouldBlock:
                         break
-                    finally:
-                        self._wait_scope = None
-                if scope.cancelled_caught:
-                    raise STTWebsocketTimeoutError(
-                        self._awaiting(), self._options.inactivity_timeout
-                    )
-                await self._handle(event)
-                if self._input_done and self._core.outstanding == 0:
-                    self._start_finish()
-            for turn in self._core.drain_turns():
-                await self._emit_turn(turn)
+                    except trio.EndOfChannel:
+                        ended = True
+                        break
+                    if isinstance(more, AudioRequest):
+                        held = more
+                        break
+                    if more[1] >= 0:
+                        voiced = size / 48 + more[1]
+                    chunks.append(more[0])
+                    size += len(more[0])
+                data = pcm if len(chunks) == 1 else b"".join(chunks)
+                await self._write(transport, stuck, core.append_audio(data, voiced_until_ms=voiced))
+                self._stats.audio_seconds_sent += size / 48_000
+                if keep_audio:
+                    self._turn_audio.append(data)
+            for message in core.end_input():
+                await self._write(transport, stuck, message)
+            self._arm_inactivity()
+            while core.state is not ClientState.DONE:
+                await self._core_moved.wait()
+                self._core_moved = trio.Event()
+                for message in core.take_outgoing():
+                    await self._write(transport, stuck, message)
+                    self._stats.commits_sent += 1
+                    self._arm_inactivity()
+        if stuck.cancelled_caught:
+            raise WebSocketClosedError(
+                None, None, detail=f"a send took longer than {opts.send_timeout:g} s "
+                "(the server stopped reading); the connection was dropped",
+            )  # fmt: skip
+        with trio.move_on_after(opts.close_timeout):
+            await transport.aclose(1000)  # every turn is out: goodbye
 
-    async def _handle(self, event: RealtimeEvent) -> None:
-        await trio.lowlevel.checkpoint()
-        if self._want_events:
-            await self._events_tx.send(event)
-        if isinstance(event, (SpeechStarted, AudioCommitted, TranscriptionDelta)):
-            span = self._span_for(event.item_id)
-            if isinstance(event, AudioCommitted) and self._turn_audio:
-                span.set_input_audio(base64.b64encode(b"".join(self._turn_audio)).decode())
-                self._turn_audio.clear()
+    async def _write(
+        self, transport: WebSocketTransport, stuck: trio.CancelScope, message: str
+    ) -> None:
+        stuck.deadline = trio.current_time() + self._options.send_timeout
+        await transport.send(message)
+        stuck.deadline = math.inf
+        self._stats.messages_sent += 1
+
+    # ------------------------------------------------------------------ tracing
+
+    def _observe(self, event: RealtimeEvent) -> None:
+        kind = type(event)
+        if kind is SpeechStarted or kind is AudioCommitted or kind is TranscriptionDelta:
+            item_id: str = event.item_id  # type: ignore[attr-defined]
+            if item_id:
+                span = self._span_for(item_id)
+                if kind is AudioCommitted and self._turn_audio:
+                    span.set_input_audio(base64.b64encode(b"".join(self._turn_audio)).decode())
+                    self._turn_audio.clear()
         elif isinstance(event, TranscriptionCompleted):
-            self._span_for(event.item_id).finish(event.transcript)
-            self._spans.pop(event.item_id, None)
             self._stats.turns_completed += 1
+            finished = self._spans.pop(event.item_id, None)
+            if finished is not None:
+                finished.finish(event.transcript)
         elif isinstance(event, TranscriptionFailed):
-            self._span_for(event.item_id).finish("", error=f"{event.code}: {event.message}")
-            self._spans.pop(event.item_id, None)
             self._stats.turns_failed += 1
+            failed = self._spans.pop(event.item_id, None)
+            if failed is not None:
+                failed.finish("", error=f"{event.code}: {event.message}")
         elif isinstance(event, ServerError):
             self._stats.recoverable_errors += 1
             logger.warning(
                 "recoverable server error %s (answering %s)", event.code, event.caused_by
             )
-        for turn in self._core.pop_finished_turns():
-            await self._emit_turn(turn)
 
     def _span_for(self, item_id: str) -> TurnSpan:
         span = self._spans.get(item_id)
@@ -571,18 +515,3 @@ class OpenAISTTTranscriptionSession:
             span = self._spans[item_id] = TurnSpan(self.model, config, self._tracing)
             span.set_attribute("trio_stt.item_id", item_id)
         return span
-
-    async def _emit_turn(self, turn: Turn) -> None:
-        await trio.lowlevel.checkpoint()
-        if self._want_turns and turn.text and not turn.failed:
-            await self._turns_tx.send(turn.text)
-
-
-def _server_error(event: ServerError) -> RealtimeServerError:
-    return RealtimeServerError(
-        event.message,
-        code=event.code,
-        type=event.type,
-        param=event.param,
-        event_id=event.client_event_id,
-    )

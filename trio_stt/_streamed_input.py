@@ -17,11 +17,27 @@ import trio
 from ._audio import REALTIME_SAMPLE_RATE, frame_rms, to_mono_int16
 from ._resource import AsyncClosing
 
-__all__ = ["StreamedAudioInput", "AudioChunk"]
+__all__ = ["StreamedAudioInput", "AudioChunk", "AudioRequest"]
 
 AudioChunk = tuple[bytes, float]
 """Little-endian PCM16 mono 24 kHz bytes, and where (ms from its start) its last voiced 10 ms
 frame ends, or -1.0 when none is voiced."""
+
+
+class AudioRequest:
+    """A ``commit`` or ``clear`` from the session, queued behind the audio added before it.
+
+    The channel carries both so that order is kept by construction: a clear can never
+    overtake audio that was added before it and is still waiting to be sent.
+    """
+
+    __slots__ = ("done", "kind", "sent")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.done = trio.Event()
+        self.sent = False
+
 
 VOICED_RMS = 32768 * 10 ** (-45 / 20)
 """A 10 ms frame louder than -45 dBFS RMS counts as voiced: above a typical microphone's noise
@@ -53,7 +69,9 @@ class StreamedAudioInput(AsyncClosing):
     ) -> None:
         self.frame_rate = frame_rate
         self.channels = channels
-        self._send, self._receive = trio.open_memory_channel[AudioChunk](max_buffered_chunks)
+        self._send, self._receive = trio.open_memory_channel[AudioChunk | AudioRequest](
+            max_buffered_chunks
+        )
         self._resampler = (
             soxr.ResampleStream(frame_rate, REALTIME_SAMPLE_RATE, 1, dtype="int16")
             if frame_rate != REALTIME_SAMPLE_RATE
@@ -96,6 +114,15 @@ class StreamedAudioInput(AsyncClosing):
         await self._send.send(chunk)
         self.chunks_added += 1
 
+    async def _request(self, request: AudioRequest) -> None:
+        """Queue a commit or clear behind the audio already added (the session's side)."""
+        if self._closed:
+            raise trio.ClosedResourceError("the input has ended; the session ends the last turn")
+        try:
+            await self._send.send(request)
+        except trio.BrokenResourceError:
+            raise trio.ClosedResourceError("the session this input fed is over") from None
+
     async def aclose(self) -> None:
         """End the input: the session commits what is left (if it holds speech) and finishes."""
         if self._closed:
@@ -113,7 +140,7 @@ class StreamedAudioInput(AsyncClosing):
         else:
             await self._send.aclose()
 
-    def _take(self) -> trio.MemoryReceiveChannel[AudioChunk]:
+    def _take(self) -> trio.MemoryReceiveChannel[AudioChunk | AudioRequest]:
         """The receiving end, for exactly one session."""
         if self._taken:
             raise RuntimeError("a StreamedAudioInput feeds one session only; make a new one")

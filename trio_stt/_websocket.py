@@ -1,39 +1,64 @@
 """The WebSocket boundary: the only module that imports trio-websocket.
 
 :class:`WebSocketTransport` is the small surface the session needs (send text, receive a
-message, close politely, abort). :func:`connect_websocket` is the default factory; tests and
-users may pass their own factory with the same signature (a proxy, an in-memory stream).
+message, close politely, close at once). A *connector* opens one as an async context manager;
+:func:`open_websocket` is the default, and tests and users may pass their own (a proxy, the
+in-memory connector in :mod:`trio_stt.testing`).
 
-We open the TCP/TLS stream ourselves and hand it to ``trio_websocket.wrap_client_stream``
-because we need to hold the stream: after a send is interrupted half-way through a frame the
-only safe move is to drop the connection without writing another byte (a close frame after
-half a frame is garbage to the peer, which answers 1007), and :func:`trio.aclose_forcefully`
-on our own stream does exactly that.
+Two rules live here and nowhere else:
+
+* **Errors are mapped once.** trio-websocket, TLS and socket exceptions become ours
+  (:class:`STTWebsocketConnectionError` and its subclasses) at this boundary, chained with
+  ``from``; nothing above sees a transport library's types.
+* **Never tear a frame.** A send cancelled half-way leaves half a frame on the wire, and a
+  peer that gets another byte after it reads garbage (it closes with 1007). We hand
+  trio-websocket a stream of ours that watches every write: once one was cut short, no byte
+  follows it and closing means dropping the connection. So sends need no shield, and a
+  cancelled caller is never held up by a peer that stopped reading.
+
+Closing comes in two kinds. :meth:`~WebSocketTransport.aclose` is the polite close handshake
+(the caller bounds it). :meth:`~WebSocketTransport.abort` is for cancellation and failure:
+it writes a close frame if that cannot tear anything (no write in flight, none cut short)
+and drops the connection without waiting for an answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
+from wsproto.frame_protocol import FrameProtocol
 
-from ._errors import STTWebsocketConnectionError, WebSocketClosedError, redact_secrets
+from ._errors import (
+    RemoteProtocolError,
+    STTWebsocketConnectionError,
+    STTWebsocketTimeoutError,
+    WebSocketClosedError,
+    redact_secrets,
+)
+from ._supervise import open_supervised_nursery
 
 __all__ = [
     "WebSocketTransport",
     "WebSocketConnector",
     "TrioWebSocketTransport",
-    "connect_websocket",
-    "map_websocket_error",
+    "open_websocket",
+    "choose_failure",
 ]
+
+GOODBYE_WRITE_SECONDS = 0.5
+"""How long :meth:`abort` may spend writing its close frame (a few bytes into a socket that
+has room take no time; a peer that stopped reading does not get to hold us)."""
 
 
 class WebSocketTransport(Protocol):
-    """What the session needs from a WebSocket connection."""
+    """What the session needs from a WebSocket connection; every error is one of ours."""
 
     async def send(self, message: str) -> None:
         """Send one text message. Raises :class:`WebSocketClosedError` when closed."""
@@ -44,111 +69,198 @@ class WebSocketTransport(Protocol):
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         """Close with a close handshake (the caller bounds how long it may take)."""
 
-    async def abort(self) -> None:
-        """Drop the connection at once, writing nothing more."""
+    async def abort(self, code: int = 1000) -> None:
+        """Close at once: a close frame if one can be written whole, then drop the line."""
 
 
-WebSocketConnector = Callable[
-    [str, Sequence[tuple[str, str]], trio.Nursery, int], Awaitable[WebSocketTransport]
-]
-"""``(url, headers, nursery, max_message_bytes) -> transport``; the nursery runs its reader."""
+WebSocketConnector = Callable[..., AbstractAsyncContextManager[WebSocketTransport]]
+"""``connector(url, headers, *, max_message_bytes, connect_timeout)``: an async context
+manager that connects (raising ours on failure, :class:`STTWebsocketTimeoutError` after
+*connect_timeout*), yields a :class:`WebSocketTransport`, and on exit leaves nothing open."""
 
 
-def _closed_error(exc: trio_websocket.ConnectionClosed) -> WebSocketClosedError:
+class _WatchedStream(trio.abc.Stream):
+    """The TCP or TLS stream under trio-websocket, watching every write (see above)."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.writing = False
+        self.torn = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self.torn:
+            raise trio.BrokenResourceError("a frame was cut short; nothing may follow it")
+        self.writing = True
+        try:
+            await self.inner.send_all(data)
+        except BaseException:
+            self.torn = True  # perhaps part of it went out: the stream is unusable
+            raise
+        finally:
+            self.writing = False
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _closed_error(
+    exc: trio_websocket.ConnectionClosed, limit: int
+) -> WebSocketClosedError | RemoteProtocolError:
     reason = exc.reason
+    if reason is not None and reason.code == 1009:
+        # trio-websocket refused a message over our limit and closed with 1009.
+        return RemoteProtocolError(
+            f"the server sent a message over the {limit:,}-byte limit (closed with 1009)"
+        )
     return WebSocketClosedError(reason.code if reason else None, reason.reason if reason else None)
 
 
 class TrioWebSocketTransport:
-    """A trio-websocket connection over a stream we own."""
+    """A trio-websocket connection over a stream we watch."""
 
     def __init__(
-        self, connection: trio_websocket.WebSocketConnection, stream: trio.abc.Stream
+        self,
+        connection: trio_websocket.WebSocketConnection,
+        stream: _WatchedStream,
+        max_message_bytes: int,
     ) -> None:
         self._ws = connection
         self._stream = stream
+        self._limit = max_message_bytes
 
     def __repr__(self) -> str:
         return f"<TrioWebSocketTransport closed={self._ws.closed is not None}>"
-
-    @property
-    def close_reason(self) -> tuple[int | None, str | None] | None:
-        reason = self._ws.closed
-        return None if reason is None else (reason.code, reason.reason)
 
     async def send(self, message: str) -> None:
         try:
             await self._ws.send_message(message)
         except trio_websocket.ConnectionClosed as exc:
-            raise _closed_error(exc) from exc
+            raise _closed_error(exc, self._limit) from exc
 
     async def receive(self) -> str | bytes:
         try:
             return await self._ws.get_message()
         except trio_websocket.ConnectionClosed as exc:
-            raise _closed_error(exc) from exc
+            raise _closed_error(exc, self._limit) from exc
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        if self._stream.torn or self._stream.writing:
+            await self.abort(code)
+            return
         await self._ws.aclose(code, reason)
 
-    async def abort(self) -> None:
-        await trio.aclose_forcefully(self._stream)
+    async def abort(self, code: int = 1000) -> None:
+        with trio.CancelScope(shield=True):
+            stream = self._stream
+            if self._ws.closed is None and not (stream.torn or stream.writing):
+                frame = FrameProtocol(client=True, extensions=[]).close(code)
+                # Already gone (broken, closed): there is nobody to say goodbye to.
+                gone = (trio.BrokenResourceError, trio.ClosedResourceError)
+                with trio.move_on_after(GOODBYE_WRITE_SECONDS), contextlib.suppress(*gone):
+                    await stream.send_all(frame)
+            await trio.aclose_forcefully(stream.inner)
 
 
-async def connect_websocket(
-    url: str,
-    headers: Sequence[tuple[str, str]],
-    nursery: trio.Nursery,
-    max_message_bytes: int,
-) -> TrioWebSocketTransport:
-    """Open a WebSocket to *url*; trio-websocket's reader task runs in *nursery*."""
-    parts = urlsplit(url)
-    secure = parts.scheme == "wss"
-    host = parts.hostname or ""
-    port = parts.port or (443 if secure else 80)
-    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    try:
-        tcp = await trio.open_tcp_stream(host, port)
-    except OSError as exc:
-        raise STTWebsocketConnectionError(
-            f"cannot connect to {host}:{port}: {exc.strerror or exc}"
-        ) from exc
-    stream: trio.abc.Stream = tcp
-    try:
-        if secure:
-            tls = trio.SSLStream(
-                tcp, ssl.create_default_context(), server_hostname=host, https_compatible=True
-            )
-            await tls.do_handshake()
-            stream = tls
-        host_header = parts.netloc.rsplit("@", 1)[-1]
-        connection = await trio_websocket.wrap_client_stream(
-            nursery,
-            stream,  # type: ignore[arg-type]
-            host_header,
-            resource,
-            extra_headers=[(k.encode(), v.encode()) for k, v in headers],
-            message_queue_size=1,
-            max_message_size=max_message_bytes,
-        )
-    except BaseException:
-        await trio.aclose_forcefully(stream)
-        raise
-    return TrioWebSocketTransport(connection, stream)
+def choose_failure(failures: Sequence[BaseException]) -> BaseException:
+    """One exception of ours for what failed inside trio-websocket's reader task."""
+    for exc in failures:
+        if not isinstance(exc, Exception):
+            return exc
+    exc = failures[0]
+    if isinstance(exc, STTWebsocketConnectionError):
+        return exc
+    error = STTWebsocketConnectionError(f"connection failed: {type(exc).__name__}")
+    error.__cause__ = exc
+    return error
 
 
-def map_websocket_error(exc: BaseException) -> STTWebsocketConnectionError | None:
-    """Our exception for a trio-websocket or TLS failure raised inside its reader task."""
+def _handshake_error(exc: trio_websocket.HandshakeError) -> STTWebsocketConnectionError:
     if isinstance(exc, trio_websocket.ConnectionRejected):
         body = redact_secrets((exc.body or b"").decode("utf-8", "replace"))[:200]
         hint = " (check the API key)" if exc.status_code in (401, 403) else ""
         return STTWebsocketConnectionError(
             f"websocket handshake rejected with HTTP {exc.status_code}{hint}: {body}".rstrip(": ")
         )
-    if isinstance(exc, trio_websocket.ConnectionClosed):
-        return _closed_error(exc)
-    if isinstance(exc, trio_websocket.HandshakeError):
-        return STTWebsocketConnectionError(f"websocket handshake failed: {type(exc).__name__}")
-    if isinstance(exc, (ssl.SSLError, trio.BrokenResourceError)):
-        return STTWebsocketConnectionError(f"connection failed: {exc}")
-    return None
+    return STTWebsocketConnectionError(f"websocket handshake failed: {type(exc).__name__}")
+
+
+async def _open_stream(host: str, port: int, secure: bool) -> trio.abc.Stream:
+    try:
+        tcp = await trio.open_tcp_stream(host, port)
+    except OSError as exc:
+        raise STTWebsocketConnectionError(
+            f"cannot connect to {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+    if not secure:
+        return tcp
+    tls = trio.SSLStream(
+        tcp, ssl.create_default_context(), server_hostname=host, https_compatible=True
+    )
+    try:
+        await tls.do_handshake()
+    except trio.BrokenResourceError as exc:
+        await trio.aclose_forcefully(tcp)
+        raise STTWebsocketConnectionError(
+            f"TLS handshake with {host}:{port} failed: {exc.__cause__ or exc}"
+        ) from exc
+    except BaseException:
+        await trio.aclose_forcefully(tcp)
+        raise
+    return tls
+
+
+@asynccontextmanager
+async def open_websocket(
+    url: str,
+    headers: Sequence[tuple[str, str]],
+    *,
+    max_message_bytes: int,
+    connect_timeout: float,
+) -> AsyncIterator[TrioWebSocketTransport]:
+    """The default connector: TCP (and TLS for ``wss``), then the WebSocket handshake.
+
+    trio-websocket's reader runs in a nursery of ours for as long as the block; on the way
+    out the connection is aborted (a close frame if it is safe, then the socket closed), so
+    a cancelled caller gets control back at once. Close politely first if you have time.
+    """
+    parts = urlsplit(url)
+    secure = parts.scheme == "wss"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    async with open_supervised_nursery(choose_failure) as nursery:
+        transport: TrioWebSocketTransport | None = None
+        with trio.move_on_after(connect_timeout):
+            stream = _WatchedStream(await _open_stream(host, port, secure))
+            try:
+                connection = await trio_websocket.wrap_client_stream(
+                    nursery,
+                    stream,  # type: ignore[arg-type]
+                    parts.netloc.rsplit("@", 1)[-1],
+                    resource,
+                    extra_headers=[(k.encode(), v.encode()) for k, v in headers],
+                    message_queue_size=1,
+                    max_message_size=max_message_bytes,
+                )
+            except trio_websocket.HandshakeError as exc:
+                await trio.aclose_forcefully(stream.inner)
+                raise _handshake_error(exc) from exc
+            except BaseException:
+                await trio.aclose_forcefully(stream.inner)
+                raise
+            transport = TrioWebSocketTransport(connection, stream, max_message_bytes)
+        if transport is None:
+            raise STTWebsocketTimeoutError(
+                f"the websocket connection to {url.split('?')[0]}", connect_timeout
+            )
+        try:
+            yield transport
+        finally:
+            nursery.cancel_scope.cancel()  # trio-websocket's reader: nothing may write now
+            await transport.abort()  # noqa: ASYNC102 - shields itself, bounded

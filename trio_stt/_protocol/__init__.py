@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from ._connection import (
     FATAL_ERROR_CODES,
+    MAX_UNCOMMITTED_ITEMS,
     MIN_COMMIT_MS,
-    ClientState,
     RealtimeConnection,
-    Turn,
 )
 from ._dialects import DIALECTS, Dialect, build_session_update, handshake_headers
 from ._events import (
@@ -34,21 +33,27 @@ from ._events import (
     TranscriptionCompleted,
     TranscriptionDelta,
     TranscriptionFailed,
+    Turn,
     UnknownClientEvent,
     UnknownEvent,
 )
 from ._server import CommitResult, RealtimeServerConnection
+from ._state import CLIENT_TRANSITIONS, ClientState, ServerState, Step
 
 __all__ = [
     "RealtimeConnection",
     "RealtimeServerConnection",
     "ClientState",
+    "ServerState",
+    "Step",
+    "CLIENT_TRANSITIONS",
     "Turn",
     "CommitResult",
     "Dialect",
     "DIALECTS",
     "FATAL_ERROR_CODES",
     "MIN_COMMIT_MS",
+    "MAX_UNCOMMITTED_ITEMS",
     "build_session_update",
     "handshake_headers",
     "RealtimeEvent",

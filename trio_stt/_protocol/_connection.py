@@ -4,37 +4,43 @@ Theory of operation
 -------------------
 ``RealtimeConnection`` turns intents into JSON text and JSON text into typed events. It never
 touches a socket, a clock or a task: the trio shell feeds it whole WebSocket messages and
-sends what it returns. Everything the protocol obliges a client to remember lives here:
+sends what it returns. Every fact the protocol obliges a client to remember lives here, and
+the shell asks for them (:attr:`state`, :attr:`waiting_for_server`):
 
-* **State**: AWAITING_CREATED -> CREATED -> CONFIGURING -> READY, or FAILED after a fatal
-  error. Sending audio before READY is a :class:`LocalProtocolError`.
+* **The phase** (``_state.py``): connecting, configuring, streaming, input ended, draining,
+  done, closed or failed, moved only through the transition table.
 * **The uncommitted tail**: where it starts (our last commit or clear, or the server's last
-  ``speech_stopped``) and where the last voiced audio in it ends. At end of input this decides
-  between commit (speech the server has not committed) and clear (silence: committing it
-  costs money and invites phantom text such as "Thank you."). With server VAD, a tail whose
-  speech is followed by at least ``silence_duration_ms`` of silence is committed by the
-  server itself, because it handles our events in order; our clear then doubles as a barrier:
-  every VAD commit comes back before ``cleared``. Pending clears count as outstanding.
-* **Pending commits**, keyed by the ``event_id`` we put on each commit. ``committed`` events do
-  not echo that id, and a too-small commit fails *after* later commits succeed (protocol.md
-  §1.11), so a ``committed`` is matched to the oldest pending commit that was large enough to
-  succeed, and a failed commit is found by the ``event_id`` in its error.
+  ``speech_stopped``) and where the last voiced audio in it ends. In manual mode this decides,
+  at end of input, between a final commit (speech) and a clear (silence: committing it costs
+  money and invites phantom text such as "Thank you."). Under server VAD the server decides
+  instead (see ``ENDING`` in ``_state.py``): after the barrier is answered we commit only if
+  its VAD is still inside speech, which it will never end by itself.
+* **What the server owes us**: updates not yet answered (``session.updated`` echoes no id, so
+  they are answered in order), commits keyed by the ``event_id`` we put on each, clears, and
+  VAD turns announced by ``speech_stopped`` but not yet committed. ``committed`` events do not
+  echo our id, and a too-small commit fails *after* later commits succeed (protocol.md
+  §1.11), so a ``committed`` of ours is matched to the oldest pending commit large enough to
+  succeed, one of the server's own is recognised by the item its ``speech_stopped`` named,
+  and a failed commit is found by the ``event_id`` in its error.
 * **Commit order**: ``committed`` carries ``previous_item_id``; items form a linked list and
-  finished turns are released in that order even when completions arrive out of order.
+  finished turns come out of :meth:`receive` as :class:`Turn` events in that order, even when
+  completions arrive out of order. Text for items the server never committed is never
+  released as a turn (and is bounded: a server that keeps inventing items is an error).
 * **Per-item text**: deltas accumulate; ``completed`` replaces them (it is authoritative).
 * **Errors**: classified fatal or recoverable by code and by what they answer.
 
-The only exception :meth:`receive` raises is :class:`RemoteProtocolError`; any other is a bug.
+The only exception :meth:`receive` raises is :class:`RemoteProtocolError` (or
+:class:`LocalProtocolError` when called after the connection failed or closed); any other
+is a bug. Intents raise :class:`LocalProtocolError` when the phase does not allow them.
 """
 
 from __future__ import annotations
 
 import base64
-import enum
 import json
+import math
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._errors import LocalProtocolError, RemoteProtocolError
@@ -44,6 +50,7 @@ from ._dialects import (
     CREATED_TYPES,
     UPDATED_TYPES,
     Dialect,
+    build_barrier,
     build_session_update,
     effective_turn_detection,
 )
@@ -60,15 +67,22 @@ from ._events import (
     TranscriptionCompleted,
     TranscriptionDelta,
     TranscriptionFailed,
+    Turn,
     UnknownEvent,
 )
+from ._state import CLIENT_TRANSITIONS, ClientState, Step
 
-__all__ = ["ClientState", "RealtimeConnection", "Turn", "FATAL_ERROR_CODES", "MIN_COMMIT_MS"]
+__all__ = ["RealtimeConnection", "FATAL_ERROR_CODES", "MIN_COMMIT_MS", "MAX_UNCOMMITTED_ITEMS"]
 
 MIN_COMMIT_MS = 100.0
 """OpenAI refuses to commit less audio than this (``input_audio_buffer_commit_empty``)."""
 
+MAX_UNCOMMITTED_ITEMS = 256
+"""Items with text but no ``committed`` event we keep at once (gpt-live-transcribe sends
+deltas before the commit is acknowledged); past this the server is misbehaving."""
+
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+_MAX_EXACT_INT = 2**53
 
 FATAL_ERROR_CODES = frozenset(
     {
@@ -85,23 +99,20 @@ FATAL_ERROR_CODES = frozenset(
 """Error codes after which the session cannot go on (protocol.md §1.11)."""
 
 
-class ClientState(enum.Enum):
-    AWAITING_CREATED = "awaiting session.created"
-    CREATED = "created"
-    CONFIGURING = "awaiting session.updated"
-    READY = "ready"
-    FAILED = "failed"
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name}")
 
 
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One finished item, released in commit order."""
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite number {text[:20]}")
+    return value
 
-    item_id: str
-    text: str
-    failed: bool = False
-    usage: Usage | None = None
-    error: str | None = None
+
+# NaN, Infinity and 1e999 are valid to Python's json module and to nothing else; a server that
+# sends them is broken, and letting them in would put inf into arithmetic further down.
+decode_json = json.JSONDecoder(parse_float=_finite_float, parse_constant=_reject_constant).decode
 
 
 class _Item:
@@ -116,7 +127,7 @@ class _Item:
         self.error: str | None = None
 
     def turn(self) -> Turn:
-        return Turn(self.item_id, self.text, self.failed, self.usage, self.error)
+        return Turn(self.item_id, self.text, self.usage, self.failed, self.error)
 
 
 def _text(obj: Mapping[str, Any], key: str) -> str | None:
@@ -125,8 +136,11 @@ def _text(obj: Mapping[str, Any], key: str) -> str | None:
 
 
 def _int(obj: Mapping[str, Any], key: str) -> int:
+    """An optional integer field; anything else (missing, a string, absurdly large) is 0."""
     value = obj.get(key)
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return int(value) if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT else 0
 
 
 class RealtimeConnection:
@@ -146,24 +160,25 @@ class RealtimeConnection:
         self.dialect: Dialect = dialect
         self.max_message_bytes = max_message_bytes
         self.state = ClientState.AWAITING_CREATED
+        self.session: Mapping[str, Any] = {}
+        self.fatal_error: ServerError | None = None
         self.vad_enabled = False
-        self.vad_silence_ms: float | None = None  # None: unknown (semantic VAD)
-        self.speech_active = False
+        self.speech_active = False  # the server's VAD is inside speech it has not committed
         self.appended_ms = 0.0
         self._tail_start_ms = 0.0
         self._last_voiced_ms = -1.0
-        self._pending_clears = 0
-        self.session: Mapping[str, Any] = {}
-        self.fatal_error: ServerError | None = None
         self._counter = 0
-        self._sent: dict[str, str] = {}  # our event_id -> what it was
-        self._update_id: str | None = None
+        self._sent: dict[str, str] = {}  # our unanswered event_id -> what it was
+        self._pending_updates: deque[str] = deque()
+        self._barrier: str | None = None
         self._pending_commits: dict[str, float] = {}  # event_id -> ms of audio committed
-        self._vad_expected: set[str] = set()  # item ids announced by speech_started
+        self._pending_clears = 0
+        self._vad_stopped: set[str] = set()  # items the server's VAD ended and will commit
         self._items: dict[str, _Item] = {}
         self._order: deque[str] = deque()  # committed, unreleased item ids in commit order
-        self._last_committed: str | None = None
-        self._handlers = {
+        self._released: deque[str] = deque(maxlen=MAX_UNCOMMITTED_ITEMS)  # never twice
+        self._outbox: list[str] = []
+        self._handlers: dict[str, Callable[[Mapping[str, Any], str | None], RealtimeEvent]] = {
             "input_audio_buffer.speech_started": self._on_speech_started,
             "input_audio_buffer.speech_stopped": self._on_speech_stopped,
             "input_audio_buffer.committed": self._on_committed,
@@ -176,12 +191,63 @@ class RealtimeConnection:
             "conversation.item.created": self._on_item,
             "error": self._on_error,
         }
+        for kind in CREATED_TYPES:
+            self._handlers[kind] = self._on_created
+        for kind in UPDATED_TYPES:
+            self._handlers[kind] = self._on_updated
 
     def __repr__(self) -> str:
         return (
             f"<RealtimeConnection {self.dialect} {self.state.name} "
-            f"outstanding={self.outstanding} uncommitted_ms={self.uncommitted_ms:.0f}>"
+            f"waiting_for_server={self.waiting_for_server} "
+            f"uncommitted_ms={self.uncommitted_ms:.0f}>"
         )
+
+    # ---------------------------------------------------------------- the phase
+
+    def _step(self, step: Step) -> None:
+        try:
+            self.state = CLIENT_TRANSITIONS[self.state][step]
+        except KeyError:
+            raise LocalProtocolError(f"cannot {step.value} in state {self.state.value}") from None
+
+    @property
+    def waiting_for_server(self) -> bool:
+        """Whether the server owes us something: an answer, a commit or a transcript.
+
+        Only while this is true does silence from the server mean something is wrong (the
+        shell's inactivity timeout); a quiet speaker is not a quiet server.
+        """
+        if self.state in (ClientState.AWAITING_CREATED, ClientState.CONFIGURING):
+            return True
+        return bool(
+            self._pending_updates
+            or self._pending_commits
+            or self._pending_clears
+            or self._vad_stopped
+            or self._order
+        )
+
+    @property
+    def outstanding(self) -> int:
+        """How many answers and transcripts the server owes us (for messages and logs)."""
+        return (
+            len(self._pending_updates)
+            + len(self._pending_commits)
+            + self._pending_clears
+            + len(self._vad_stopped)
+            + len(self._order)
+        )
+
+    def _check_drained(self) -> None:
+        if self.state is ClientState.DRAINING and not self.waiting_for_server:
+            self._step(Step.DRAINED)
+            self._items.clear()  # text for items never committed is never a turn
+
+    def connection_closed(self) -> None:
+        """The socket is gone; nothing more will be sent or received."""
+        if self.state not in (ClientState.CLOSED, ClientState.FAILED):
+            self._step(Step.CONNECTION_CLOSED)
 
     # ---------------------------------------------------------------- outgoing
 
@@ -193,32 +259,22 @@ class RealtimeConnection:
 
     def update_session(self, model: str, settings: STTModelSettings) -> str:
         """The session update for *model*; allowed once ``session.created`` has arrived."""
-        if self.state not in (ClientState.CREATED, ClientState.READY):
-            raise LocalProtocolError(f"cannot update the session in state {self.state.value}")
         settings.check_for(model, realtime=True)
+        self._step(Step.UPDATE)
         event_id = self._next_id("update", "session.update")
-        message = build_session_update(model, settings, self.dialect, event_id)
-        if self.state is ClientState.CREATED:
-            self.state = ClientState.CONFIGURING
-            self._update_id = event_id
+        self._pending_updates.append(event_id)
         self._set_vad(effective_turn_detection(model, settings))
-        return json.dumps(message, separators=(",", ":"))
+        return json.dumps(
+            build_session_update(model, settings, self.dialect, event_id), separators=(",", ":")
+        )
 
     def _set_vad(self, turn_detection: Mapping[str, Any] | None) -> None:
         self.vad_enabled = turn_detection is not None
-        self.vad_silence_ms = None
-        if turn_detection is not None and turn_detection.get("type") == "server_vad":
-            silence = turn_detection.get("silence_duration_ms", 500)
-            self.vad_silence_ms = float(silence) if isinstance(silence, (int, float)) else 500.0
 
     @property
     def uncommitted_ms(self) -> float:
         """Audio appended since the last commit, clear or server-side stop."""
         return max(0.0, self.appended_ms - self._tail_start_ms)
-
-    def _require_ready(self, what: str) -> None:
-        if self.state is not ClientState.READY:
-            raise LocalProtocolError(f"cannot {what} in state {self.state.value}")
 
     def append_audio(self, pcm: bytes, *, voiced_until_ms: float | None = None) -> str:
         """``input_audio_buffer.append`` for little-endian PCM16 mono 24 kHz *pcm*.
@@ -228,7 +284,8 @@ class RealtimeConnection:
         from the start of *pcm*, its last voiced audio ends (negative: none); ``None`` means
         unknown, taken as voiced throughout.
         """
-        self._require_ready("append audio")
+        if self.state is not ClientState.STREAMING:
+            self._step(Step.SEND_AUDIO)  # raises: only streaming sessions take audio
         if len(pcm) % 2:
             raise LocalProtocolError(f"PCM16 audio must be an even number of bytes; got {len(pcm)}")
         start = self.appended_ms
@@ -245,87 +302,77 @@ class RealtimeConnection:
 
     def commit(self) -> str:
         """``input_audio_buffer.commit``: the buffer becomes an item and is transcribed."""
-        self._require_ready("commit")
-        event_id = self._next_id("commit", "commit")
-        self._pending_commits[event_id] = self.uncommitted_ms
-        self._tail_start_ms = self.appended_ms
-        self.speech_active = False
-        return f'{{"type":"input_audio_buffer.commit","event_id":"{event_id}"}}'
+        self._step(Step.SEND_AUDIO)
+        return self._commit_message()
 
     def clear(self) -> str:
         """``input_audio_buffer.clear``: drop uncommitted audio."""
-        self._require_ready("clear")
+        self._step(Step.SEND_AUDIO)
+        return self._clear_message()
+
+    def _commit_message(self) -> str:
+        event_id = self._next_id("commit", "commit")
+        self._pending_commits[event_id] = self.uncommitted_ms
+        self._tail_start_ms = self.appended_ms
+        self.speech_active = False  # a commit takes the speech in the buffer with it
+        return f'{{"type":"input_audio_buffer.commit","event_id":"{event_id}"}}'
+
+    def _clear_message(self) -> str:
         event_id = self._next_id("clear", "clear")
         self._tail_start_ms = self.appended_ms
         self._pending_clears += 1
         self.speech_active = False
         return f'{{"type":"input_audio_buffer.clear","event_id":"{event_id}"}}'
 
-    def finish_input(self) -> str | None:
-        """What to send when the audio ends: a commit, a clear, or nothing.
+    def end_input(self) -> list[str]:
+        """The audio has ended: what to send now (possibly nothing).
 
-        Commit when the tail holds voiced audio the server has not committed and will not
-        commit by itself; otherwise clear (a barrier after which no VAD commit can follow).
+        Manual mode decides here: commit a tail holding at least 100 ms with speech in it,
+        clear a silent one. Under server VAD this sends the barrier instead, and the decision
+        waits for its answer (:meth:`take_outgoing` then holds the final commit, if any).
         """
-        if self.state is not ClientState.READY:
-            return None
-        voiced_tail = self._last_voiced_ms > self._tail_start_ms
-        server_will_commit = (
-            self.vad_enabled
-            and self.vad_silence_ms is not None
-            and self.appended_ms - self._last_voiced_ms >= self.vad_silence_ms
-        )
-        if voiced_tail and not server_will_commit and self.uncommitted_ms >= MIN_COMMIT_MS:
-            return self.commit()
-        if self.uncommitted_ms > 0 or self._vad_expected or self.vad_enabled:
-            return self.clear()
-        return None
-
-    # ---------------------------------------------------------------- bookkeeping
-
-    @property
-    def outstanding(self) -> int:
-        """Commits not yet answered plus committed items not yet completed or failed."""
-        unfinished = sum(1 for item_id in self._order if not self._items[item_id].finished)
-        return (
-            len(self._pending_commits) + self._pending_clears + len(self._vad_expected) + unfinished
-        )
-
-    def pop_finished_turns(self) -> list[Turn]:
-        """Finished turns that are next in commit order (possibly none)."""
+        if self.vad_enabled:
+            self._step(Step.END_INPUT_VAD)
+            self._barrier = self._next_id("barrier", "session.update")
+            self._pending_updates.append(self._barrier)
+            return [build_barrier(self.dialect, self._barrier)]
+        self._step(Step.END_INPUT)
         out = []
-        while self._order and self._items[self._order[0]].finished:
-            out.append(self._items.pop(self._order.popleft()).turn())
+        if self._last_voiced_ms > self._tail_start_ms and self.uncommitted_ms >= MIN_COMMIT_MS:
+            out.append(self._commit_message())
+        elif self.uncommitted_ms > 0:
+            out.append(self._clear_message())
+        self._check_drained()
         return out
 
-    def drain_turns(self) -> list[Turn]:
-        """At the very end: every finished turn, ordered ones first, then ones never committed."""
-        out = self.pop_finished_turns()
-        for item in list(self._items.values()):
-            if item.finished and item.item_id not in self._order:
-                out.append(self._items.pop(item.item_id).turn())
+    def take_outgoing(self) -> list[str]:
+        """Messages the protocol itself decided to send since the last call (the final
+        commit after the barrier's answer); the shell sends them in order."""
+        out, self._outbox = self._outbox, []
         return out
 
-    def _forget_oldest(self, kind: str) -> None:
-        for event_id, sent_kind in self._sent.items():
-            if sent_kind == kind:
-                del self._sent[event_id]
-                return
-
-    def _item(self, item_id: str) -> _Item:
-        item = self._items.get(item_id)
-        if item is None:
-            item = self._items[item_id] = _Item(item_id)
-        return item
+    def _vad_settled(self) -> None:
+        """The barrier is answered: the server's VAD has heard every append."""
+        self._barrier = None
+        if self.speech_active and self.uncommitted_ms >= MIN_COMMIT_MS:
+            self._outbox.append(self._commit_message())
+        self._step(Step.VAD_SETTLED)
 
     # ---------------------------------------------------------------- incoming
 
     def receive(self, message: str | bytes) -> list[RealtimeEvent]:
         """Parse one server message into events, updating the bookkeeping.
 
+        Returns the event the message carried, followed by any :class:`Turn` it finished,
+        in commit order.
+
         Raises:
-            RemoteProtocolError: oversized, binary, not JSON, or not an event object.
+            RemoteProtocolError: oversized, binary, not JSON (``NaN`` and ``1e999`` included),
+                not an event object, or a server inventing items without end.
+            LocalProtocolError: the connection already failed or closed.
         """
+        if self.state in (ClientState.FAILED, ClientState.CLOSED):
+            raise LocalProtocolError(f"cannot receive in state {self.state.value}")
         if isinstance(message, (bytes, bytearray)):
             raise RemoteProtocolError("server sent a binary frame; the protocol is JSON text only")
         if len(message) > self.max_message_bytes:
@@ -334,85 +381,101 @@ class RealtimeConnection:
                 f"{self.max_message_bytes:,} limit"
             )
         try:
-            obj = json.loads(message)
+            obj = decode_json(message)
         except (ValueError, RecursionError) as exc:
             raise RemoteProtocolError(
-                f"server sent malformed JSON ({type(exc).__name__}): {message[:80]!r}"
+                f"server sent malformed JSON ({exc}): {message[:80]!r}"
             ) from None
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             raise RemoteProtocolError(f"server message is not an event object: {message[:80]!r}")
         kind: str = obj["type"]
-        event_id = _text(obj, "event_id")
-        if kind in CREATED_TYPES:
-            return [self._on_created(obj, event_id)]
-        if kind in UPDATED_TYPES:
-            return [self._on_updated(obj, event_id)]
         handler = self._handlers.get(kind)
+        event_id = _text(obj, "event_id")
         if handler is None:
             return [UnknownEvent(kind, obj, event_id=event_id)]
-        return [handler(obj, event_id)]
+        events = [handler(obj, event_id)]
+        if self._order and self._items[self._order[0]].finished:
+            while self._order and self._items[self._order[0]].finished:
+                item_id = self._order.popleft()
+                self._released.append(item_id)
+                events.append(self._items.pop(item_id).turn())
+        self._check_drained()
+        return events
+
+    def _take_session(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        session = obj.get("session")
+        self.session = session if isinstance(session, Mapping) else {}
+        return self.session
 
     def _on_created(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        session = obj.get("session")
-        self.session = session if isinstance(session, Mapping) else {}
+        session = self._take_session(obj)
         if self.state is ClientState.AWAITING_CREATED:
-            self.state = ClientState.CREATED
-        return SessionCreated(self.session, event_id=event_id)
+            self._step(Step.CREATED)
+        return SessionCreated(session, event_id=event_id)
 
     def _on_updated(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        session = obj.get("session")
-        self.session = session if isinstance(session, Mapping) else {}
-        if self.state is ClientState.CONFIGURING:
-            self.state = ClientState.READY
-        self._forget_oldest("session.update")
-        audio = self.session.get("audio")
-        holder = audio.get("input") if isinstance(audio, Mapping) else self.session
+        session = self._take_session(obj)
+        answered = self._pending_updates.popleft() if self._pending_updates else None
+        if answered is not None:
+            self._sent.pop(answered, None)
+        audio = session.get("audio")
+        holder = audio.get("input") if isinstance(audio, Mapping) else session
         if isinstance(holder, Mapping) and "turn_detection" in holder:
-            # The server's word on VAD (and its silence duration) beats what we asked for.
+            # The server's word on VAD beats what we asked for.
             echoed = holder["turn_detection"]
             self._set_vad(echoed if isinstance(echoed, Mapping) else None)
-        return SessionUpdated(self.session, event_id=event_id)
+        if self.state is ClientState.CONFIGURING:
+            self._step(Step.UPDATED)
+        elif answered is not None and answered == self._barrier:
+            self._vad_settled()
+        return SessionUpdated(session, event_id=event_id)
 
     def _on_speech_started(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        item_id = _text(obj, "item_id") or ""
         self.speech_active = True
-        if item_id:
-            self._vad_expected.add(item_id)
-        return SpeechStarted(item_id, _int(obj, "audio_start_ms"), event_id=event_id)
+        return SpeechStarted(_text(obj, "item_id") or "", _int(obj, "audio_start_ms"),
+                             event_id=event_id)  # fmt: skip
 
     def _on_speech_stopped(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
+        item_id = _text(obj, "item_id") or ""
         end_ms = _int(obj, "audio_end_ms")
         self.speech_active = False
+        if item_id and self.state is not ClientState.DONE:
+            self._vad_stopped.add(item_id)  # the server commits it next, by itself
         # The server commits up to end_ms itself; the tail starts there.
         self._tail_start_ms = max(self._tail_start_ms, float(end_ms))
-        return SpeechStopped(_text(obj, "item_id") or "", end_ms, event_id=event_id)
+        return SpeechStopped(item_id, end_ms, event_id=event_id)
 
     def _on_committed(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        item_id = _text(obj, "item_id") or f"item_unnamed_{self._counter}"
+        item_id = _text(obj, "item_id")
         previous = _text(obj, "previous_item_id")
-        if self._pending_commits:
+        if item_id in self._vad_stopped:
+            self._vad_stopped.discard(item_id)  # the server's own commit, not an answer to ours
+        elif self._pending_commits:
             # The oldest commit that was big enough to succeed; tiny ones fail later.
             match = next(
                 (eid for eid, ms in self._pending_commits.items() if ms >= MIN_COMMIT_MS),
                 next(iter(self._pending_commits)),
             )
             del self._pending_commits[match]
-            self._sent.pop(match, None)  # answered: keep the id table bounded
-            self._vad_expected.clear()  # a manual commit takes all buffered speech with it
-        self._vad_expected.discard(item_id)
-        self._item(item_id)
-        if item_id not in self._order:
+            self._sent.pop(match, None)
+            self._vad_stopped.clear()  # our commit took any speech the VAD was ending
+        if item_id is None:
+            raise RemoteProtocolError("server sent input_audio_buffer.committed without item_id")
+        done = self.state is ClientState.DONE  # late news: reported, owed nothing
+        if not done and item_id not in self._order and item_id not in self._released:
+            self._item(item_id)
             if previous is not None and previous in self._order:
                 self._order.insert(self._order.index(previous) + 1, item_id)
             else:
                 self._order.append(item_id)
-        self._last_committed = item_id
         return AudioCommitted(item_id, previous, event_id=event_id)
 
     def _on_cleared(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        self._vad_expected.clear()
-        self._pending_clears = max(0, self._pending_clears - 1)
-        self._forget_oldest("clear")
+        if self._pending_clears:
+            self._pending_clears -= 1
+            oldest = next((eid for eid, kind in self._sent.items() if kind == "clear"), None)
+            if oldest is not None:
+                del self._sent[oldest]
         return AudioCleared(event_id=event_id)
 
     def _on_item(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
@@ -422,25 +485,43 @@ class RealtimeConnection:
             obj["type"], item_id, _text(obj, "previous_item_id"), event_id=event_id
         )
 
+    def _item(self, item_id: str) -> _Item:
+        item = self._items.get(item_id)
+        if item is None:
+            if item_id in self._released:  # late news of a turn already out: keep it out
+                return _Item(item_id)
+            if len(self._items) - len(self._order) >= MAX_UNCOMMITTED_ITEMS:
+                raise RemoteProtocolError(
+                    f"server sent transcription events for more than {MAX_UNCOMMITTED_ITEMS} "
+                    "items it never committed"
+                )
+            item = self._items[item_id] = _Item(item_id)
+        return item
+
     def _on_delta(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
         item_id = _text(obj, "item_id") or ""
         delta = _text(obj, "delta") or ""
-        item = self._item(item_id)
-        if not item.finished:
-            item.text += delta
+        text = delta
+        if item_id:
+            item = self._item(item_id)
+            if not item.finished:
+                item.text += delta
+            text = item.text
         return TranscriptionDelta(
-            item_id, delta, item.text, parse_logprobs(obj.get("logprobs")), event_id=event_id
+            item_id, delta, text, parse_logprobs(obj.get("logprobs")), event_id=event_id
         )
 
     def _on_completed(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
         item_id = _text(obj, "item_id") or ""
         transcript = _text(obj, "transcript") or ""
-        item = self._item(item_id)
-        item.text, item.finished, item.usage = transcript, True, parse_usage(obj.get("usage"))
+        usage = parse_usage(obj.get("usage"))
+        if item_id:
+            item = self._item(item_id)
+            item.text, item.finished, item.usage = transcript, True, usage
         return TranscriptionCompleted(
             item_id,
             transcript,
-            item.usage,
+            usage,
             parse_logprobs(obj.get("logprobs")),
             parse_languages(obj.get("languages")),
             event_id=event_id,
@@ -451,8 +532,9 @@ class RealtimeConnection:
         error = obj.get("error")
         error = error if isinstance(error, Mapping) else {}
         message = _text(error, "message") or "transcription failed"
-        item = self._item(item_id)
-        item.finished, item.failed, item.error = True, True, message
+        if item_id:
+            item = self._item(item_id)
+            item.text, item.finished, item.failed, item.error = "", True, True, message
         return TranscriptionFailed(
             item_id, _text(error, "code"), message, _text(error, "type"), event_id=event_id
         )
@@ -465,15 +547,20 @@ class RealtimeConnection:
             error = {}
         code = _text(error, "code")
         client_event_id = _text(error, "event_id")
-        caused_by = self._sent.get(client_event_id) if client_event_id else None
+        caused_by = self._sent.pop(client_event_id, None) if client_event_id else None
         rejected_setup = self.state is ClientState.CONFIGURING and (
-            client_event_id is None or client_event_id == self._update_id
+            client_event_id is None or caused_by == "session.update"
         )
         fatal = code in FATAL_ERROR_CODES or rejected_setup
-        if caused_by == "commit" and client_event_id is not None:
-            self._pending_commits.pop(client_event_id, None)
+        if caused_by == "commit":
+            self._pending_commits.pop(client_event_id or "", None)
         elif caused_by == "clear":
             self._pending_clears = max(0, self._pending_clears - 1)
+        elif caused_by == "session.update" and client_event_id is not None:
+            if client_event_id in self._pending_updates:
+                self._pending_updates.remove(client_event_id)
+            if client_event_id == self._barrier and not fatal:
+                self._vad_settled()  # refused, but answered in order all the same
         event = ServerError(
             _text(error, "message") or "unknown server error",
             code,
@@ -485,6 +572,6 @@ class RealtimeConnection:
             event_id=event_id,
         )
         if fatal:
-            self.state = ClientState.FAILED
+            self._step(Step.FATAL)
             self.fatal_error = event
         return event

@@ -21,6 +21,7 @@ __all__ = [
     "DIALECTS",
     "handshake_headers",
     "build_session_update",
+    "build_barrier",
     "parse_session_update",
     "CREATED_TYPES",
     "UPDATED_TYPES",
@@ -106,6 +107,14 @@ def build_session_update(
     return {"type": UPDATE_TYPE[dialect], "event_id": event_id, "session": session}
 
 
+def build_barrier(dialect: Dialect, event_id: str) -> str:
+    """An update that changes nothing, sent for its answer: the server handles a connection's
+    events in order, so when ``session.updated`` comes back, its VAD has heard every append
+    sent before it. ``session.type`` is the one field a GA update may not leave out."""
+    session = '{"type":"transcription"}' if dialect == "ga" else "{}"
+    return f'{{"type":"{UPDATE_TYPE[dialect]}","event_id":"{event_id}","session":{session}}}'
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -118,55 +127,88 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def parse_session_update(message: Mapping[str, Any]) -> tuple[SessionConfig, str | None]:
-    """Server side: normalise either dialect's update. Returns ``(config, problem)``.
+def _patched(base: Any, block: Mapping[str, Any], key: str) -> Any:
+    """A patch changes only the fields it names; ``null`` clears one."""
+    return block.get(key, base)
 
-    ``problem`` is an OpenAI-style error message when the shape is wrong for its dialect
-    (a GA update without ``session.type``, a GA update with Beta keys, ...).
+
+def parse_session_update(
+    message: Mapping[str, Any], base: SessionConfig | None = None
+) -> tuple[SessionConfig, str | None]:
+    """Server side: apply either dialect's update to *base*. Returns ``(config, problem)``.
+
+    Updates are patches (protocol.md §1.5): what the update leaves out keeps its value in
+    *base*, so an update that names nothing but ``session.type`` changes nothing. ``problem``
+    is an OpenAI-style error message when the shape is wrong for its dialect (a GA update
+    without ``session.type``, a GA update with Beta keys, ...).
     """
+    base = base or SessionConfig()
     session = _mapping(message.get("session"))
     beta = message.get("type") == UPDATE_TYPE["beta"]
-    include = _strs(session.get("include"))
     if beta:
-        transcription = _mapping(session.get("input_audio_transcription"))
-        fmt = {v: k for k, v in _BETA_FORMATS.items()}.get(
-            _str(session.get("input_audio_format")) or "pcm16", "audio/pcm"
-        )
-        td_raw, noise_raw, rate = (
-            session.get("turn_detection"),
-            session.get("input_audio_noise_reduction"),
-            24_000,
-        )
+        audio_input: Mapping[str, Any] = session
+        names = {
+            "transcription": "input_audio_transcription",
+            "noise_reduction": "input_audio_noise_reduction",
+        }
     else:
         if session.get("type") != "transcription":
             if "type" not in session:
-                return SessionConfig(), "Missing required parameter: 'session.type'."
-            return SessionConfig(), (
+                return base, "Missing required parameter: 'session.type'."
+            return base, (
                 "Passing a realtime session update to a transcription session is not allowed."
             )
         for legacy in ("input_audio_format", "input_audio_transcription", "turn_detection"):
             if legacy in session:
-                return SessionConfig(), f"Unknown parameter: 'session.{legacy}'."
+                return base, f"Unknown parameter: 'session.{legacy}'."
         audio_input = _mapping(_mapping(session.get("audio")).get("input"))
-        transcription = _mapping(audio_input.get("transcription"))
+        names = {}
+    fmt, rate = base.audio_format, base.sample_rate
+    if beta and "input_audio_format" in session:
+        beta_format = _str(session.get("input_audio_format")) or "pcm16"
+        fmt = {v: k for k, v in _BETA_FORMATS.items()}.get(beta_format, "audio/pcm")
+    elif "format" in audio_input:
         format_obj = _mapping(audio_input.get("format"))
         fmt = _str(format_obj.get("type")) or "audio/pcm"
         rate_value = format_obj.get("rate", 24_000)
         rate = rate_value if isinstance(rate_value, int) else 24_000
-        td_raw = audio_input.get("turn_detection", {"type": "server_vad"})
-        noise_raw = audio_input.get("noise_reduction")
+    transcription_key = names.get("transcription", "transcription")
+    model, language, languages = base.model, base.language, base.languages
+    prompt, keywords, delay = base.prompt, base.keywords, base.delay
+    if transcription_key in audio_input:
+        block = audio_input[transcription_key]
+        if isinstance(block, Mapping):
+            model = _str(_patched(model, block, "model"))
+            language = _str(_patched(language, block, "language"))
+            languages = _strs(_patched(list(languages), block, "languages"))
+            prompt = _str(_patched(prompt, block, "prompt"))
+            keywords = _strs(_patched(list(keywords), block, "keywords"))
+            delay = _str(_patched(delay, block, "delay"))
+        else:  # null: no transcription at all, as on a fresh session
+            model, language, languages, prompt, keywords, delay = None, None, (), None, (), None
+    turn_detection = base.turn_detection
+    if "turn_detection" in audio_input:
+        raw = audio_input["turn_detection"]
+        turn_detection = dict(raw) if isinstance(raw, Mapping) else None
+    noise = base.noise_reduction
+    noise_key = names.get("noise_reduction", "noise_reduction")
+    if noise_key in audio_input:
+        noise = _str(_mapping(audio_input[noise_key]).get("type"))
+    include_logprobs = base.include_logprobs
+    if "include" in session:
+        include_logprobs = LOGPROBS_INCLUDE in _strs(session.get("include"))
     config = SessionConfig(
-        model=_str(transcription.get("model")),
-        language=_str(transcription.get("language")),
-        languages=_strs(transcription.get("languages")),
-        prompt=_str(transcription.get("prompt")),
-        keywords=_strs(transcription.get("keywords")),
-        delay=_str(transcription.get("delay")),
-        turn_detection=dict(td_raw) if isinstance(td_raw, Mapping) else None,
-        noise_reduction=_str(_mapping(noise_raw).get("type")),
+        model=model,
+        language=language,
+        languages=languages,
+        prompt=prompt,
+        keywords=keywords,
+        delay=delay,
+        turn_detection=turn_detection,
+        noise_reduction=noise,
         audio_format=fmt,
         sample_rate=rate,
-        include_logprobs=LOGPROBS_INCLUDE in include,
+        include_logprobs=include_logprobs,
     )
     return config, None
 

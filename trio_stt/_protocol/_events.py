@@ -27,6 +27,7 @@ __all__ = [
     "TranscriptionFailed",
     "ServerError",
     "UnknownEvent",
+    "Turn",
     "ClientEvent",
     "SessionUpdateRequest",
     "AudioAppend",
@@ -150,6 +151,22 @@ class UnknownEvent(RealtimeEvent):
 
     type: str
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn(RealtimeEvent):
+    """A finished turn, released in commit order once it and every turn before it finished.
+
+    It follows the ``TranscriptionCompleted`` (or ``TranscriptionFailed``) of its item, which
+    arrive in whatever order the server finishes them. ``text`` is the final transcript
+    (empty for a failed turn, whose ``error`` says why).
+    """
+
+    item_id: str
+    text: str
+    usage: Usage | None = None
+    failed: bool = False
+    error: str | None = None
 
 
 # --------------------------------------------------------------------- client events

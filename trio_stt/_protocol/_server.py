@@ -16,8 +16,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._errors import RemoteProtocolError
+from .._errors import LocalProtocolError, RemoteProtocolError
 from .._results import Logprob
+from ._connection import decode_json
 from ._dialects import (
     CREATED_TYPE,
     UPDATE_TYPE,
@@ -35,6 +36,7 @@ from ._events import (
     SessionUpdateRequest,
     UnknownClientEvent,
 )
+from ._state import SERVER_TRANSITIONS, ServerState
 
 __all__ = ["RealtimeServerConnection", "CommitResult"]
 
@@ -80,7 +82,7 @@ class RealtimeServerConnection:
                 "silence_duration_ms": 200,
             }
         )
-        self.configured = False
+        self.state = ServerState.UNCONFIGURED
         self._buffer = bytearray()
         self._buffer_start_ms = 0  # session time at which the buffer begins
         self.received_ms = 0
@@ -97,7 +99,7 @@ class RealtimeServerConnection:
         if len(message) > self.max_message_bytes:
             raise RemoteProtocolError("client message exceeds the size limit")
         try:
-            obj = json.loads(message)
+            obj = decode_json(message)
         except (ValueError, RecursionError):
             raise RemoteProtocolError("client sent malformed JSON") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
@@ -116,9 +118,23 @@ class RealtimeServerConnection:
         if kind == "input_audio_buffer.clear":
             return ClearRequest(event_id=event_id)
         if kind in UPDATE_TYPE.values():
-            config, problem = parse_session_update(obj)
+            config, problem = parse_session_update(obj, self.config)
             return SessionUpdateRequest(config, obj, problem, event_id=event_id)
         return UnknownClientEvent(kind, obj, event_id=event_id)
+
+    @property
+    def configured(self) -> bool:
+        return self.state is ServerState.CONFIGURED
+
+    def _move_to(self, state: ServerState) -> None:
+        if state not in SERVER_TRANSITIONS[self.state]:
+            raise LocalProtocolError(f"cannot go from {self.state.value} to {state.value}")
+        self.state = state
+
+    def connection_closed(self) -> None:
+        """The client went away; nothing more is sent."""
+        if self.state is not ServerState.CLOSED:
+            self._move_to(ServerState.CLOSED)
 
     # ---------------------------------------------------------------- buffer
 
@@ -195,7 +211,8 @@ class RealtimeServerConnection:
         )
 
     def session_updated(self, config: SessionConfig) -> str:
-        self.config, self.configured = config, True
+        self.config = config
+        self._move_to(ServerState.CONFIGURED)
         return self._dump(
             {
                 "type": UPDATED_TYPE[self.dialect],

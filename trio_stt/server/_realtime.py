@@ -172,6 +172,7 @@ class _Connection:
                 if message["type"] == "websocket.disconnect":
                     break
                 await self._on_message(message.get("text") or message.get("bytes") or "")
+            self.core.connection_closed()
             nursery.cancel_scope.cancel()
 
     def _record(self, text: str | bytes) -> None:
@@ -243,7 +244,10 @@ class _Connection:
                 self.core.error(problem, code=code, param=param, event_id=event.event_id)
             )
             return
-        self.vad = EnergyVAD(config.turn_detection) if config.turn_detection else None
+        if not self.core.configured or config.turn_detection != self.core.config.turn_detection:
+            # Only a change of turn detection restarts the VAD: an update that leaves it
+            # alone (a patch, or the empty one clients send as a barrier) keeps its state.
+            self.vad = EnergyVAD(config.turn_detection) if config.turn_detection else None
         if not faults.drop_session_updated:
             await self.send(self.core.session_updated(config))
 

@@ -33,11 +33,13 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _config, _model
+from .._websocket import WebSocketConnector
 from ..server import _app, _serve
 from ..server._app import RecordedRequest, RestFault
 from ..server._realtime import RealtimeFaults, RecordedSession
 from ..server._recognizers import Recognizer as _Recognizer
 from ..server._recognizers import ScriptedRecognizer
+from ._memory import MemoryWebSocket, memory_connector
 from ._speech import Sample, bundled_samples, word_error_rate
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
     "RestFault",
     "ScriptedRecognizer",
     "open_fake_server",
+    "memory_connector",
+    "MemoryWebSocket",
     "speech_like",
     "silence",
     "Sample",
@@ -92,6 +96,13 @@ class FakeServer:
     async def wait_idle(self) -> None:
         """Wait until every realtime connection to this server has closed."""
         await self.app.realtime.wait_idle()
+
+    @property
+    def connector(self) -> WebSocketConnector:
+        """Reach this server's realtime endpoint in memory, without a socket: pass it as
+        ``SessionOptions(connector=server.connector)`` and timeouts are exact under
+        ``MockClock(autojump_threshold=0)``."""
+        return memory_connector(self.app)
 
     def client_config(self, **overrides: Any) -> _config.ClientConfig:
         """A :class:`ClientConfig` pointing at this server."""

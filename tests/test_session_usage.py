@@ -1,0 +1,202 @@
+"""The session used the way people write code: feeders in their own nurseries, ``break``,
+two calls together, files sent flat out. One regression test per defect found that way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trio
+import trio.testing
+
+from trio_stt import (
+    AudioCleared,
+    ServerError,
+    SessionOptions,
+    StreamedAudioInput,
+    STTModelSettings,
+    TranscriptionCompleted,
+)
+from trio_stt.testing import open_fake_server, silence, speech_like
+
+from .helpers import assert_nothing_left, feed, session_tasks
+
+SPEECH = speech_like(0.6)
+MANUAL = STTModelSettings(turn_detection="manual")
+SEMANTIC = STTModelSettings(turn_detection={"type": "semantic_vad"})
+
+
+async def add_in_chunks(audio: StreamedAudioInput, part: np.ndarray, chunk_ms: int = 20) -> None:
+    await trio.lowlevel.checkpoint()
+    step = 24 * chunk_ms
+    for start in range(0, len(part), step):
+        await audio.add_audio(part[start : start + step])
+
+
+async def test_an_error_in_the_users_feeder_comes_out_as_the_users_own_group() -> None:
+    """Defect 1: it came out as STTWebsocketConnectionError("internal error ...")."""
+    async with open_fake_server(["x"]) as server:
+        audio = StreamedAudioInput()
+        problem = ValueError("my microphone broke")
+
+        async def feeder() -> None:
+            await audio.add_audio(SPEECH)
+            raise problem
+
+        async def use_session() -> None:
+            async with server.model().create_session(audio, MANUAL) as session:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(feeder)
+                    async for _ in session.transcribe_turns():
+                        pass
+
+        with pytest.RaisesGroup(ValueError) as info:
+            await use_session()
+        assert info.value.exceptions == (problem,)
+        await assert_nothing_left(server)
+
+
+async def test_reading_events_and_turns_together_fails_at_once_instead_of_stalling(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Defect 2: events() taken and not read stalled transcribe_turns() after 8 turns."""
+    async with open_fake_server([f"turn {i}" for i in range(12)]) as server:
+        audio = StreamedAudioInput()
+        with trio.fail_after(60):
+            async with server.model().create_session(audio, MANUAL) as session:
+                session.events()
+                with pytest.raises(trio.BusyResourceError, match="one reader"):
+                    session.transcribe_turns()
+                await audio.aclose()
+
+
+async def test_breaking_out_of_a_closed_turn_channel_is_not_a_failure() -> None:
+    """Defect 3: ``async with ... as rx: break`` killed the session with a connection error."""
+    async with open_fake_server(["first", "second"]) as server:
+        audio = StreamedAudioInput()
+        seen = []
+        async with server.model().create_session(audio, MANUAL) as session:
+
+            async def push_to_talk() -> None:
+                await audio.add_audio(SPEECH)
+                await session.commit()
+                await feed(audio, SPEECH)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(push_to_talk)
+                async with session.transcribe_turns() as turns:
+                    async for text in turns:
+                        seen.append(text)
+                        break
+            # The user stopped listening; the session still finishes by itself.
+            with trio.fail_after(5):
+                await server.wait_idle()
+        assert seen == ["first"]
+        assert session_tasks() == []
+
+
+async def test_an_unbuffered_event_stream_works() -> None:
+    """Defect 4: ``event_buffer=0`` made events() raise a bare trio.WouldBlock."""
+    async with open_fake_server(["unbuffered"]) as server:
+        audio = StreamedAudioInput()
+        options = SessionOptions(event_buffer=0)
+        async with server.model().create_session(audio, MANUAL, options=options) as session:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(feed, audio, SPEECH)
+                finals = [
+                    e.transcript
+                    async for e in session.events()
+                    if isinstance(e, TranscriptionCompleted)
+                ]
+        assert finals == ["unbuffered"]
+
+
+async def test_clear_drops_exactly_what_was_added_before_it() -> None:
+    """Defect 5: clear() overtook queued audio, so cleared speech came out in the next turn."""
+    async with open_fake_server(["kept one", "kept two"]) as server:
+        audio = StreamedAudioInput()
+        async with server.model().create_session(audio, MANUAL) as session:
+            events = session.events()
+            await add_in_chunks(audio, SPEECH)
+            await session.commit()
+            # Spoken, then thrown away: a long stretch still on its way when clear() is called.
+            await audio.add_audio(speech_like(60.0))
+            await add_in_chunks(audio, SPEECH)
+            await session.clear()
+            await add_in_chunks(audio, SPEECH)
+            await audio.aclose()
+            seen = [e async for e in events]
+        # Audio bytes appended between the requests, in wire order.
+        between: list[object] = []
+        for event in server.sessions[0].client_events[1:]:
+            kind = event["type"].rsplit(".", 1)[-1]
+            if kind != "append":
+                between.append(kind)
+            elif between and isinstance(between[-1], int):
+                between[-1] += int(event["audio"][1:].split()[0])
+            else:
+                between.append(int(event["audio"][1:].split()[0]))
+        cleared = (60 * 24_000 + len(SPEECH)) * 2
+        assert between == [len(SPEECH) * 2, "commit", cleared, "clear", len(SPEECH) * 2, "commit"]
+        assert sum(isinstance(e, AudioCleared) for e in seen) == 1
+        finals = [e.transcript for e in seen if isinstance(e, TranscriptionCompleted)]
+        assert finals == ["kept one", "kept two"]
+
+
+@pytest.mark.parametrize("chunk_ms", [20, 100])
+async def test_a_file_sent_flat_out_under_semantic_vad_commits_nothing_twice(
+    chunk_ms: int,
+) -> None:
+    """Defect 6: the client decided before the server's VAD had seen the last audio."""
+    async with open_fake_server(["one", "two"]) as server:
+        audio = StreamedAudioInput()
+        async with server.model("gpt-4o-transcribe").create_session(audio, SEMANTIC) as session:
+            events = session.events()
+            async with trio.open_nursery() as nursery:
+                # Both turns end in more silence than the VAD waits for: the server commits both.
+                parts = (SPEECH, silence(0.8), SPEECH, silence(0.8))
+                nursery.start_soon(lambda: feed(audio, *parts, chunk_ms=chunk_ms))
+                seen = [e async for e in events]
+        sent = server.sessions[0].client_events
+        assert [e for e in sent if e["type"] == "input_audio_buffer.commit"] == []
+        assert [e for e in seen if isinstance(e, ServerError)] == []
+        finals = [e.transcript for e in seen if isinstance(e, TranscriptionCompleted)]
+        assert finals == ["one", "two"]
+
+
+async def test_user_exception_group_of_keyboard_interrupt_is_untouched() -> None:
+    async with open_fake_server(["x"]) as server:
+        audio = StreamedAudioInput()
+        interrupt = KeyboardInterrupt()
+
+        async def feeder() -> None:
+            await audio.add_audio(SPEECH)
+            raise interrupt
+
+        async def use_session() -> None:
+            async with server.model().create_session(audio, MANUAL) as session:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(feeder)
+                    async for _ in session.transcribe_turns():
+                        pass
+
+        with pytest.RaisesGroup(KeyboardInterrupt) as info:
+            await use_session()
+        assert info.value.exceptions == (interrupt,)
+        await assert_nothing_left(server)
+
+
+async def test_a_quiet_tail_the_server_vad_ignores_is_not_committed() -> None:
+    """Defect 6, second half: a tail the client thought voiced was committed into a phantom."""
+    rng = np.random.default_rng(7)
+    hum = (rng.standard_normal(12_000) * 0.01).astype(np.float32)  # about -40 dBFS
+    async with open_fake_server(["one", "phantom"]) as server:
+        audio = StreamedAudioInput()
+        async with server.model("gpt-4o-transcribe").create_session(audio, SEMANTIC) as session:
+            events = session.events()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(feed, audio, SPEECH, silence(0.8), hum)
+                seen = [e async for e in events]
+        sent = server.sessions[0].client_events
+        assert [e for e in sent if e["type"] == "input_audio_buffer.commit"] == []
+        finals = [e.transcript for e in seen if isinstance(e, TranscriptionCompleted)]
+        assert finals == ["one"]
