@@ -195,3 +195,32 @@ def _wait_for_url(server: subprocess.Popen[str]) -> str:
         if server.poll() is not None:
             break
     raise AssertionError("trio-stt serve did not start")
+
+
+async def test_ctrl_c_during_stream_exits_130_and_says_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl+C while a stream is live: no "internal error", no traceback, exit 130."""
+    path = tmp_path / "long.wav"
+    path.write_bytes(write_wav((speech_like(30.0) * 32767).astype(np.int16), 24_000))
+    async with open_fake_server(["never heard"]) as server:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "trio_stt.cli", "stream", str(path),
+             "--base-url", server.base_url, "--model", "gpt-4o-transcribe"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        try:
+            with trio.fail_after(30):
+                await server.app.realtime.session_started.wait()
+                await server.sessions[0].audio_started.wait()  # the stream is live
+                process.send_signal(signal.SIGINT)
+                code = await process.wait()
+            assert process.stderr is not None and process.stdout is not None
+            stderr = (await process.stderr.receive_some(65536) or b"").decode()
+            assert code == 130, stderr
+            assert stderr == ""
+            with trio.fail_after(5):
+                await server.wait_idle()  # and the socket was closed
+        finally:
+            process.kill()
+            with trio.move_on_after(10, shield=True):
+                await process.wait()

@@ -3,6 +3,8 @@ two calls together, files sent flat out. One regression test per defect found th
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import trio
@@ -10,13 +12,17 @@ import trio.testing
 
 from trio_stt import (
     AudioCleared,
+    RemoteProtocolError,
     ServerError,
     SessionOptions,
     StreamedAudioInput,
     STTModelSettings,
+    STTWebsocketConnectionError,
+    STTWebsocketTimeoutError,
     TranscriptionCompleted,
+    Turn,
 )
-from trio_stt.testing import open_fake_server, silence, speech_like
+from trio_stt.testing import RealtimeFaults, open_fake_server, silence, speech_like
 
 from .helpers import assert_nothing_left, feed, session_tasks
 
@@ -200,3 +206,182 @@ async def test_a_quiet_tail_the_server_vad_ignores_is_not_committed() -> None:
         assert [e for e in sent if e["type"] == "input_audio_buffer.commit"] == []
         finals = [e.transcript for e in seen if isinstance(e, TranscriptionCompleted)]
         assert finals == ["one"]
+
+
+# ---------------------------------------------------------------- cancellation, as it comes
+
+
+async def test_an_outer_cancellation_comes_out_as_itself_and_promptly(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """The caller gets control back at once, not after the close handshake's 5 s."""
+    cancelled_at = math.inf
+    async with open_fake_server(["x"]) as server:
+        audio = StreamedAudioInput()
+        with trio.CancelScope() as outer:
+            async with server.model().create_session(audio, MANUAL) as session:
+                async with trio.open_nursery() as nursery:
+
+                    async def feeder() -> None:
+                        nonlocal cancelled_at
+                        await audio.add_audio(SPEECH)
+                        await trio.testing.wait_all_tasks_blocked()
+                        cancelled_at = trio.current_time()
+                        outer.cancel()
+                        await trio.sleep_forever()
+
+                    nursery.start_soon(feeder)
+                    async for _ in session.transcribe_turns():
+                        pass
+        assert outer.cancelled_caught
+        assert trio.current_time() - cancelled_at < 0.5
+        await assert_nothing_left(server)
+
+
+async def test_a_deadline_around_the_session_is_the_callers_cancellation(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with open_fake_server(faults=RealtimeFaults(never_complete=True)) as server:
+        start = trio.current_time()
+        with trio.move_on_after(3) as scope:
+            audio = StreamedAudioInput()
+            async with server.model().create_session(audio, MANUAL) as session:
+                await feed(audio, SPEECH)
+                async for _ in session.transcribe_turns():
+                    pass
+        assert scope.cancelled_caught
+        assert trio.current_time() - start == pytest.approx(3, abs=0.5)
+        await assert_nothing_left(server)
+
+
+# ---------------------------------------------------------------- a hostile server
+
+
+async def test_a_completion_for_an_item_never_committed_is_not_a_turn() -> None:
+    ghost = '{"type":"conversation.item.input_audio_transcription.completed","item_id":"ghost","transcript":"boo"}'
+    async with open_fake_server(
+        ["real"], faults=RealtimeFaults(raw_after_appends=(1, ghost))
+    ) as server:
+        audio = StreamedAudioInput()
+        async with server.model().create_session(audio, MANUAL) as session:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(feed, audio, SPEECH)
+                turns = [t async for t in session.transcribe_turns()]
+        assert turns == ["real"]
+
+
+@pytest.mark.parametrize("number", ["1e999", "NaN", "-Infinity"])
+async def test_a_non_finite_number_is_a_protocol_error_not_an_internal_one(number: str) -> None:
+    bad = f'{{"type":"input_audio_buffer.speech_stopped","item_id":"v","audio_end_ms":{number}}}'
+    async with open_fake_server(faults=RealtimeFaults(raw_after_appends=(1, bad))) as server:
+        audio = StreamedAudioInput()
+        with pytest.raises(RemoteProtocolError, match="non-finite"):
+            async with server.model().create_session(audio, MANUAL) as session:
+                await feed(audio, SPEECH)
+                async for _ in session.transcribe_turns():
+                    pass
+        await assert_nothing_left(server)
+
+
+async def test_a_protocol_error_is_still_what_agents_sdk_code_catches() -> None:
+    async with open_fake_server(faults=RealtimeFaults(malformed_after_appends=1)) as server:
+        audio = StreamedAudioInput()
+        with pytest.raises(STTWebsocketConnectionError):
+            async with server.model().create_session(audio, MANUAL) as session:
+                await feed(audio, SPEECH)
+                async for _ in session.transcribe_turns():
+                    pass
+
+
+# ---------------------------------------------------------------- in memory, on an exact clock
+
+
+@pytest.fixture
+def exact_clock() -> trio.testing.MockClock:
+    """No sockets in these tests, so the clock may jump the moment everything is blocked."""
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+@pytest.mark.parametrize(
+    ("faults", "awaited"),
+    [
+        (RealtimeFaults(drop_session_created=True), "session.created"),
+        (RealtimeFaults(drop_session_updated=True), "session.updated"),
+    ],
+)
+async def test_setup_timeouts_are_exact(
+    faults: RealtimeFaults, awaited: str, exact_clock: trio.testing.MockClock
+) -> None:
+    async with open_fake_server(faults=faults) as server:
+        options = SessionOptions(connector=server.connector, session_created_timeout=7)
+        start = trio.current_time()
+        with pytest.raises(STTWebsocketTimeoutError, match=f"waiting for {awaited}"):
+            async with server.model().create_session(StreamedAudioInput(), options=options):
+                pass
+        assert trio.current_time() - start == (7 if awaited == "session.created" else 10)
+        await assert_nothing_left(server)
+
+
+async def test_inactivity_runs_only_while_the_server_owes_us(
+    exact_clock: trio.testing.MockClock,
+) -> None:
+    async with open_fake_server(faults=RealtimeFaults(never_complete=True)) as server:
+        options = SessionOptions(connector=server.connector, inactivity_timeout=42)
+        audio = StreamedAudioInput()
+        with pytest.raises(STTWebsocketTimeoutError, match=r"after end of input \(1 outstanding"):
+            async with server.model().create_session(audio, MANUAL, options=options) as session:
+                await trio.sleep(3600)  # a quiet speaker: nothing owed, so no timeout
+                await feed(audio, SPEECH)
+                sent_at = trio.current_time()
+                async for _ in session.transcribe_turns():
+                    pass
+        assert trio.current_time() - sent_at == 42
+        await assert_nothing_left(server)
+
+
+async def test_a_long_monologue_under_vad_is_not_server_silence(
+    exact_clock: trio.testing.MockClock,
+) -> None:
+    """speech_started and then minutes of talking: the server owes nothing until it stops."""
+    async with open_fake_server(["a long turn"]) as server:
+        options = SessionOptions(connector=server.connector, inactivity_timeout=2)
+        audio = StreamedAudioInput()
+        async with server.model("gpt-4o-transcribe").create_session(
+            audio, SEMANTIC, options=options
+        ) as session:
+            async with trio.open_nursery() as nursery:
+
+                async def talk() -> None:
+                    for _ in range(20):  # 20 s of speech, paced
+                        await audio.add_audio(speech_like(1.0))
+                        await trio.sleep(1)
+                    await audio.aclose()
+
+                nursery.start_soon(talk)
+                turns = [t async for t in session.transcribe_turns()]
+        assert turns == ["a long turn"]
+
+
+@pytest.mark.parametrize("vad", ["server_vad", "semantic_vad"])
+async def test_flat_out_in_memory_ends_right_after_the_last_completion(
+    vad: str, exact_clock: trio.testing.MockClock
+) -> None:
+    async with open_fake_server(["one", "two", "three"]) as server:
+        options = SessionOptions(connector=server.connector)
+        settings = STTModelSettings(turn_detection={"type": vad})
+        audio = StreamedAudioInput()
+        async with server.model("gpt-4o-transcribe").create_session(
+            audio, settings, options=options
+        ) as session:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(feed, audio, SPEECH, silence(0.8), SPEECH, silence(0.8), SPEECH)
+                seen = [e async for e in session.events()]
+                received_at_end = session.statistics().messages_received
+        turns = [e.text for e in seen if isinstance(e, Turn)]
+        assert turns == ["one", "two", "three"]
+        # Two turns the server's VAD ended; the third it was still inside: ours to commit.
+        assert len(server.sessions[0].events_of("input_audio_buffer.commit")) == 1
+        # The stream ended on the last turn, with no further message awaited.
+        assert isinstance(seen[-2], TranscriptionCompleted) and isinstance(seen[-1], Turn)
+        assert received_at_end == session.statistics().messages_received
+        await assert_nothing_left(server)

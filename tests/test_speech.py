@@ -18,10 +18,13 @@ import trio
 from trio_stt import (
     AudioCommitted,
     RealtimeEvent,
+    ServerError,
     SpeechStarted,
     SpeechStopped,
     StreamedAudioInput,
     STTModelSettings,
+    TranscriptionCompleted,
+    Turn,
 )
 from trio_stt._audio import frame_rms
 from trio_stt._playback import transcribe_live
@@ -229,3 +232,33 @@ def _quietest_point(frames: np.ndarray, rate: int) -> int:
     inner = [r for r in runs if r[0] > 0 and r[-1] < len(loud) - 1]
     longest = max(inner, key=len)
     return int(longest[len(longest) // 2]) * frame
+
+
+@pytest.mark.parametrize("vad", ["server_vad", "semantic_vad"])
+@pytest.mark.parametrize("sample", SAMPLES, ids=IDS)
+async def test_a_file_sent_flat_out_gets_each_turn_once_and_nothing_committed_twice(
+    sphinx: FakeServer, sample: Sample, vad: str
+) -> None:
+    """The input ends long before the server has heard it; the end is decided on its word."""
+    frames, rate = sample.read()
+    events: list[RealtimeEvent] = []
+    turns = await transcribe_live(
+        sphinx.model("gpt-transcribe"), frames, rate, STTModelSettings(turn_detection={"type": vad}),
+        realtime=False, on_event=events.append,
+    )  # fmt: skip
+    # Every spoken turn, once, in order.
+    assert len(turns) == len(sample.turns), turns
+    for said, heard in zip(sample.turns, turns, strict=True):
+        assert word_error_rate(said, heard) <= 0.4, (said, heard)
+    assert len([e for e in events if isinstance(e, AudioCommitted)]) == len(sample.turns)
+    # Nothing committed that the server committed itself: no refused commit, no empty turn.
+    assert [e for e in events if isinstance(e, ServerError)] == []
+    assert all(e.transcript for e in events if isinstance(e, TranscriptionCompleted))
+    # The client's one possible commit came only after the server answered the barrier.
+    sent = [e["type"] for e in sphinx.sessions[0].client_events if "append" not in e["type"]]
+    assert sent in (
+        ["session.update", "session.update"],
+        ["session.update", "session.update", "input_audio_buffer.commit"],
+    ), sent
+    # And the session ended on the last turn, with no further message awaited.
+    assert isinstance(events[-2], TranscriptionCompleted) and isinstance(events[-1], Turn)

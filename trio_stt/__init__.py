@@ -55,6 +55,9 @@ from ._errors import (
     RateLimitError as RateLimitError,
 )
 from ._errors import (
+    RealtimeProtocolError as RealtimeProtocolError,
+)
+from ._errors import (
     RealtimeServerError as RealtimeServerError,
 )
 from ._errors import (
@@ -224,6 +227,7 @@ __all__ = [
     "ProtocolError",
     "LocalProtocolError",
     "RemoteProtocolError",
+    "RealtimeProtocolError",
     "STTWebsocketConnectionError",
     "STTWebsocketTimeoutError",
     "RealtimeServerError",

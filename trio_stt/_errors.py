@@ -10,9 +10,11 @@ The tree::
     ├── ProtocolError                        abstract: somebody broke the realtime protocol
     │   ├── LocalProtocolError               we (the caller) asked for something illegal
     │   └── RemoteProtocolError              the peer sent malformed or impossible data
+    │       └── RealtimeProtocolError        ... over the realtime WebSocket (also below)
     ├── STTWebsocketConnectionError          the realtime session failed (reference name)
     │   ├── STTWebsocketTimeoutError (TimeoutError)   an awaited server event never came
     │   ├── RealtimeServerError              a fatal server ``error`` event (code, type, ...)
+    │   ├── RealtimeProtocolError            malformed or impossible realtime data (above)
     │   └── WebSocketClosedError             the socket closed under us (code, reason)
     └── APIError                             the REST call failed
         ├── APIConnectionError               no usable HTTP exchange (refused, reset, TLS)
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -53,6 +56,7 @@ __all__ = [
     "RemoteProtocolError",
     "STTWebsocketConnectionError",
     "STTWebsocketTimeoutError",
+    "RealtimeProtocolError",
     "RealtimeServerError",
     "WebSocketClosedError",
     "APIError",
@@ -142,6 +146,15 @@ class RemoteProtocolError(ProtocolError):
 
 class STTWebsocketConnectionError(STTError):
     """The realtime session failed. The name is the Agents SDK's, kept for drop-in use."""
+
+
+class RealtimeProtocolError(RemoteProtocolError, STTWebsocketConnectionError):
+    """The realtime server sent something malformed, oversized or impossible.
+
+    Both a :class:`RemoteProtocolError` and an :class:`STTWebsocketConnectionError`, so code
+    written for the Agents SDK (which catches the latter for every session failure) still
+    catches it.
+    """
 
 
 class STTWebsocketTimeoutError(STTWebsocketConnectionError, TimeoutError):
@@ -275,3 +288,26 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     if status_code >= 500:
         return InternalServerError
     return _STATUS_CLASSES.get(status_code, APIStatusError)
+
+
+# When several tasks fail at once, the most telling failure is the one reported.
+_PRIORITY = (RealtimeServerError, RealtimeProtocolError, STTWebsocketTimeoutError,
+             WebSocketClosedError, STTError)  # fmt: skip
+
+
+def choose_session_failure(failures: Sequence[BaseException]) -> BaseException:
+    """The one exception a failed realtime session raises, when several tasks failed at once:
+    ``KeyboardInterrupt`` and ``SystemExit`` as they are, else the most telling of ours, else
+    an internal error that keeps the first failure as its cause."""
+    for exc in failures:
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: as they are
+            return exc
+    for kind in _PRIORITY:
+        for exc in failures:
+            if isinstance(exc, kind):
+                return exc
+    internal = STTWebsocketConnectionError(
+        f"internal error in the session: {type(failures[0]).__name__}: {failures[0]}"
+    )
+    internal.__cause__ = failures[0]
+    return internal

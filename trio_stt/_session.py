@@ -32,12 +32,10 @@ one exception of ours.
 
 from __future__ import annotations
 
-import base64
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import final
 
 import trio
@@ -45,11 +43,9 @@ import trio
 from ._config import ClientConfig
 from ._errors import (
     RealtimeServerError,
-    RemoteProtocolError,
-    STTError,
-    STTWebsocketConnectionError,
     STTWebsocketTimeoutError,
     WebSocketClosedError,
+    choose_session_failure,
 )
 from ._protocol import (
     AudioCommitted,
@@ -64,84 +60,20 @@ from ._protocol import (
     Turn,
     handshake_headers,
 )
-from ._protocol._dialects import Dialect
+from ._session_options import SessionOptions, SessionStatistics
 from ._settings import STTModelSettings
-from ._streamed_input import AudioRequest, StreamedAudioInput
+from ._streamed_input import AudioRequest, InputReader, StreamedAudioInput
 from ._supervise import open_supervised_nursery
-from ._tracing import TracingOptions, TurnSpan
-from ._websocket import WebSocketConnector, WebSocketTransport, open_websocket
+from ._tracing import TracingOptions, TurnTracer
+from ._websocket import WebSocketTransport, open_websocket
 
 __all__ = ["SessionOptions", "SessionStatistics", "OpenAISTTTranscriptionSession", "TurnStream"]
 
 logger = logging.getLogger("trio_stt")
 
 
-@dataclass(frozen=True)
-class SessionOptions:
-    """How a realtime session behaves; every field has a sensible default.
-
-    Attributes:
-        dialect: ``"ga"`` for OpenAI; ``"beta"`` for compatible servers on the old shape.
-        session_created_timeout, session_updated_timeout: seconds for each setup step.
-        inactivity_timeout: seconds without a server event while we wait for one.
-        connect_timeout: seconds for TCP, TLS and the WebSocket handshake.
-        close_timeout: seconds for the close handshake before the socket is dropped.
-        send_timeout: seconds one message may take to send before the peer is declared stuck.
-        max_message_bytes: received messages over this are a protocol error.
-        max_append_ms: when audio queues up, up to this much is sent in one append.
-        event_buffer: capacity of the event channel (0 works: each event waits for you).
-        connector: replaces the WebSocket factory (a proxy, an in-memory transport).
-    """
-
-    dialect: Dialect = "ga"
-    session_created_timeout: float = 10.0
-    session_updated_timeout: float = 10.0
-    inactivity_timeout: float = 1000.0
-    connect_timeout: float = 10.0
-    close_timeout: float = 5.0
-    send_timeout: float = 30.0
-    max_message_bytes: int = 4 * 1024 * 1024
-    max_append_ms: float = 500.0
-    event_buffer: int = 64
-    connector: WebSocketConnector | None = field(default=None, repr=False)
-
-
-@dataclass
-class SessionStatistics:
-    """Counters for one session (see :meth:`OpenAISTTTranscriptionSession.statistics`)."""
-
-    messages_sent: int = 0
-    messages_received: int = 0
-    audio_seconds_sent: float = 0.0
-    commits_sent: int = 0
-    turns_completed: int = 0
-    turns_failed: int = 0
-    recoverable_errors: int = 0
-    events_dropped: int = 0
-
-
-# When several tasks fail at once, the most telling failure is the one reported.
-_PRIORITY = (RealtimeServerError, RemoteProtocolError, STTWebsocketTimeoutError,
-             WebSocketClosedError, STTError)  # fmt: skip
-
-
 _OVER = frozenset({ClientState.ENDING, ClientState.DRAINING, ClientState.DONE,
                    ClientState.CLOSED, ClientState.FAILED})  # fmt: skip
-
-
-def _choose_failure(failures: Sequence[BaseException]) -> BaseException:
-    for exc in failures:
-        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: as they are
-            return exc
-    for kind in _PRIORITY:
-        for exc in failures:
-            if isinstance(exc, kind):
-                return exc
-    internal = STTWebsocketConnectionError(
-        f"internal error in the session: {type(failures[0]).__name__}: {failures[0]}"
-    )
-    internal.__cause__ = failures[0]
-    return internal
 
 
 def _server_error(event: ServerError | None) -> RealtimeServerError:
@@ -213,8 +145,12 @@ class OpenAISTTTranscriptionSession:
         self._setup_events: list[RealtimeEvent] = []
         self._quiet = trio.CancelScope()  # the receiver's inactivity deadline
         self._core_moved = trio.Event()  # the receiver woke the sender at the end
-        self._spans: dict[str, TurnSpan] = {}
-        self._turn_audio: list[bytes] = []
+        self._tracer = TurnTracer(
+            model,
+            {"language": settings.language, "prompt": settings.prompt,
+             "turn_detection": settings.turn_detection},
+            tracing,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"<OpenAISTTTranscriptionSession {self.model} {self._core.state.name}>"
@@ -299,7 +235,7 @@ class OpenAISTTTranscriptionSession:
                 connect_timeout=opts.connect_timeout,
             ) as transport:
                 await self._configure(transport)
-                async with open_supervised_nursery(_choose_failure) as nursery:
+                async with open_supervised_nursery(choose_session_failure) as nursery:
                     nursery.start_soon(self._receive, transport)
                     nursery.start_soon(self._send, transport, audio_rx)
                     yield self
@@ -319,9 +255,7 @@ class OpenAISTTTranscriptionSession:
                     break
                 if isinstance(item, AudioRequest):
                     item.done.set()
-            for span in self._spans.values():
-                span.finish(error="the session ended before this turn completed")
-            self._spans.clear()
+            self._tracer.close()
 
     async def _configure(self, transport: WebSocketTransport) -> None:
         opts = self._options
@@ -408,17 +342,9 @@ class OpenAISTTTranscriptionSession:
         audio_rx: trio.MemoryReceiveChannel[tuple[bytes, float] | AudioRequest],
     ) -> None:
         core, opts = self._core, self._options
-        max_bytes = int(opts.max_append_ms * 48)
-        keep_audio = self._tracing.include_sensitive_audio_data
+        reader = InputReader(audio_rx, int(opts.max_append_ms * 48))
         with trio.CancelScope() as stuck:
-            held: tuple[bytes, float] | AudioRequest | None = None
-            ended = False
-            while not ended:
-                try:
-                    item = held or await audio_rx.receive()
-                except trio.EndOfChannel:
-                    break
-                held = None
+            while (item := await reader.next()) is not None:
                 if isinstance(item, AudioRequest):
                     message = core.commit() if item.kind == "commit" else core.clear()
                     await self._write(transport, stuck, message)
@@ -427,29 +353,11 @@ class OpenAISTTTranscriptionSession:
                     item.sent = True
                     item.done.set()
                     continue
-                pcm, voiced = item
-                chunks, size = [pcm], len(pcm)
-                # Coalesce what is already waiting: per-message cost dominates under load.
-                while size < max_bytes:
-                    try:
-                        more = audio_rx.receive_nowait()
-                    except trio.WouldBlock:
-                        break
-                    except trio.EndOfChannel:
-                        ended = True
-                        break
-                    if isinstance(more, AudioRequest):
-                        held = more
-                        break
-                    if more[1] >= 0:
-                        voiced = size / 48 + more[1]
-                    chunks.append(more[0])
-                    size += len(more[0])
-                data = pcm if len(chunks) == 1 else b"".join(chunks)
+                data, voiced = item
                 await self._write(transport, stuck, core.append_audio(data, voiced_until_ms=voiced))
-                self._stats.audio_seconds_sent += size / 48_000
-                if keep_audio:
-                    self._turn_audio.append(data)
+                self._stats.audio_seconds_sent += len(data) / 48_000
+                if self._tracer.keeps_audio:
+                    self._tracer.add_audio(data)
             for message in core.end_input():
                 await self._write(transport, stuck, message)
             self._arm_inactivity()
@@ -476,42 +384,22 @@ class OpenAISTTTranscriptionSession:
         stuck.deadline = math.inf
         self._stats.messages_sent += 1
 
-    # ------------------------------------------------------------------ tracing
+    # ------------------------------------------------------------------ bookkeeping
 
     def _observe(self, event: RealtimeEvent) -> None:
         kind = type(event)
-        if kind is SpeechStarted or kind is AudioCommitted or kind is TranscriptionDelta:
-            item_id: str = event.item_id  # type: ignore[attr-defined]
-            if item_id:
-                span = self._span_for(item_id)
-                if kind is AudioCommitted and self._turn_audio:
-                    span.set_input_audio(base64.b64encode(b"".join(self._turn_audio)).decode())
-                    self._turn_audio.clear()
+        if kind is SpeechStarted or kind is TranscriptionDelta:
+            self._tracer.started(event.item_id)  # type: ignore[attr-defined]
+        elif kind is AudioCommitted:
+            self._tracer.started(event.item_id, committed=True)  # type: ignore[attr-defined]
         elif isinstance(event, TranscriptionCompleted):
             self._stats.turns_completed += 1
-            finished = self._spans.pop(event.item_id, None)
-            if finished is not None:
-                finished.finish(event.transcript)
+            self._tracer.finished(event.item_id, event.transcript)
         elif isinstance(event, TranscriptionFailed):
             self._stats.turns_failed += 1
-            failed = self._spans.pop(event.item_id, None)
-            if failed is not None:
-                failed.finish("", error=f"{event.code}: {event.message}")
+            self._tracer.finished(event.item_id, "", f"{event.code}: {event.message}")
         elif isinstance(event, ServerError):
             self._stats.recoverable_errors += 1
             logger.warning(
                 "recoverable server error %s (answering %s)", event.code, event.caused_by
             )
-
-    def _span_for(self, item_id: str) -> TurnSpan:
-        span = self._spans.get(item_id)
-        if span is None:
-            config = {
-                "language": self._settings.language,
-                "prompt": self._settings.prompt,
-                "turn_detection": self._settings.turn_detection,
-                "item_id": item_id,
-            }
-            span = self._spans[item_id] = TurnSpan(self.model, config, self._tracing)
-            span.set_attribute("trio_stt.item_id", item_id)
-        return span

@@ -17,7 +17,7 @@ import trio
 from ._audio import REALTIME_SAMPLE_RATE, frame_rms, to_mono_int16
 from ._resource import AsyncClosing
 
-__all__ = ["StreamedAudioInput", "AudioChunk", "AudioRequest"]
+__all__ = ["StreamedAudioInput", "AudioChunk", "AudioRequest", "InputReader"]
 
 AudioChunk = tuple[bytes, float]
 """Little-endian PCM16 mono 24 kHz bytes, and where (ms from its start) its last voiced 10 ms
@@ -146,3 +146,55 @@ class StreamedAudioInput(AsyncClosing):
             raise RuntimeError("a StreamedAudioInput feeds one session only; make a new one")
         self._taken = True
         return self._receive
+
+
+class InputReader:
+    """The session's end of a :class:`StreamedAudioInput`: what to send next, coalesced.
+
+    Audio already waiting is joined into one chunk (up to *max_bytes*), because per-message
+    cost dominates under load; a request stops the joining and comes out next, in order.
+    """
+
+    def __init__(
+        self, channel: trio.MemoryReceiveChannel[AudioChunk | AudioRequest], max_bytes: int
+    ) -> None:
+        self._channel = channel
+        self._max_bytes = max_bytes
+        self._held: AudioChunk | AudioRequest | None = None
+        self._ended = False
+
+    async def next(self) -> AudioChunk | AudioRequest | None:
+        """The next request, or the audio waiting; ``None`` once the input has ended."""
+        item, self._held = self._held, None
+        if item is None and not self._ended:
+            item = await self._receive()
+        else:
+            await trio.lowlevel.checkpoint()
+        if item is None or isinstance(item, AudioRequest):
+            return item
+        pcm, voiced = item
+        chunks, size = [pcm], len(pcm)
+        while size < self._max_bytes:
+            try:
+                more = self._channel.receive_nowait()
+            except trio.WouldBlock:
+                break
+            except trio.EndOfChannel:
+                self._ended = True
+                break
+            if isinstance(more, AudioRequest):
+                self._held = more
+                break
+            if more[1] >= 0:
+                voiced = size / 48 + more[1]  # 48 bytes per ms of 24 kHz PCM16
+            chunks.append(more[0])
+            size += len(more[0])
+        return (pcm if len(chunks) == 1 else b"".join(chunks)), voiced
+
+    async def _receive(self) -> AudioChunk | AudioRequest | None:
+        try:
+            return await self._channel.receive()
+        except trio.EndOfChannel:
+            self._ended = True
+        await trio.lowlevel.checkpoint()
+        return None

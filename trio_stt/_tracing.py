@@ -9,6 +9,7 @@ user's content.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from ._errors import redact_secrets
 
-__all__ = ["TracingOptions", "TurnSpan", "transcription_span"]
+__all__ = ["TracingOptions", "TurnSpan", "TurnTracer", "transcription_span"]
 
 _tracer = trace.get_tracer("trio_stt")
 
@@ -99,3 +100,47 @@ def transcription_span(
         raise
     finally:
         span.finish()
+
+
+class TurnTracer:
+    """One span per turn of a realtime session, like the reference's ``transcription_span``.
+
+    A turn's span opens when the turn first shows up (speech started, committed, or its
+    first delta) and finishes with its completion or failure; spans still open when the
+    session ends finish with an error saying so. Audio is attached only with
+    ``trace_include_sensitive_audio_data``.
+    """
+
+    def __init__(self, model: str, config: Mapping[str, Any], options: TracingOptions) -> None:
+        self._model = model
+        self._config = config
+        self._options = options
+        self._spans: dict[str, TurnSpan] = {}
+        self._audio: list[bytes] = []
+        self.keeps_audio = options.include_sensitive_audio_data
+
+    def add_audio(self, pcm: bytes) -> None:
+        """Audio sent since the last commit (only called when :attr:`keeps_audio`)."""
+        self._audio.append(pcm)
+
+    def started(self, item_id: str, committed: bool = False) -> None:
+        if not item_id:
+            return
+        span = self._spans.get(item_id)
+        if span is None:
+            config = {**self._config, "item_id": item_id}
+            span = self._spans[item_id] = TurnSpan(self._model, config, self._options)
+            span.set_attribute("trio_stt.item_id", item_id)
+        if committed and self._audio:
+            span.set_input_audio(base64.b64encode(b"".join(self._audio)).decode())
+            self._audio.clear()
+
+    def finished(self, item_id: str, text: str, error: str | None = None) -> None:
+        span = self._spans.pop(item_id, None)
+        if span is not None:
+            span.finish(text, error=error)
+
+    def close(self) -> None:
+        for span in self._spans.values():
+            span.finish(error="the session ended before this turn completed")
+        self._spans.clear()

@@ -36,7 +36,7 @@ import trio_websocket
 from wsproto.frame_protocol import FrameProtocol
 
 from ._errors import (
-    RemoteProtocolError,
+    RealtimeProtocolError,
     STTWebsocketConnectionError,
     STTWebsocketTimeoutError,
     WebSocketClosedError,
@@ -111,11 +111,11 @@ class _WatchedStream(trio.abc.Stream):
 
 def _closed_error(
     exc: trio_websocket.ConnectionClosed, limit: int
-) -> WebSocketClosedError | RemoteProtocolError:
+) -> WebSocketClosedError | RealtimeProtocolError:
     reason = exc.reason
     if reason is not None and reason.code == 1009:
         # trio-websocket refused a message over our limit and closed with 1009.
-        return RemoteProtocolError(
+        return RealtimeProtocolError(
             f"the server sent a message over the {limit:,}-byte limit (closed with 1009)"
         )
     return WebSocketClosedError(reason.code if reason else None, reason.reason if reason else None)

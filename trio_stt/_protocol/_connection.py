@@ -29,7 +29,8 @@ the shell asks for them (:attr:`state`, :attr:`waiting_for_server`):
 * **Per-item text**: deltas accumulate; ``completed`` replaces them (it is authoritative).
 * **Errors**: classified fatal or recoverable by code and by what they answer.
 
-The only exception :meth:`receive` raises is :class:`RemoteProtocolError` (or
+The only exception :meth:`receive` raises is :class:`RealtimeProtocolError` (a
+:class:`RemoteProtocolError`), or
 :class:`LocalProtocolError` when called after the connection failed or closed); any other
 is a bug. Intents raise :class:`LocalProtocolError` when the phase does not allow them.
 """
@@ -43,7 +44,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._errors import LocalProtocolError, RemoteProtocolError
+from .._errors import LocalProtocolError, RealtimeProtocolError
 from .._results import Usage, parse_languages, parse_logprobs, parse_usage
 from .._settings import STTModelSettings
 from ._dialects import (
@@ -367,27 +368,29 @@ class RealtimeConnection:
         in commit order.
 
         Raises:
-            RemoteProtocolError: oversized, binary, not JSON (``NaN`` and ``1e999`` included),
+            RealtimeProtocolError: oversized, binary, not JSON (``NaN`` and ``1e999`` included),
                 not an event object, or a server inventing items without end.
             LocalProtocolError: the connection already failed or closed.
         """
         if self.state in (ClientState.FAILED, ClientState.CLOSED):
             raise LocalProtocolError(f"cannot receive in state {self.state.value}")
         if isinstance(message, (bytes, bytearray)):
-            raise RemoteProtocolError("server sent a binary frame; the protocol is JSON text only")
+            raise RealtimeProtocolError(
+                "server sent a binary frame; the protocol is JSON text only"
+            )
         if len(message) > self.max_message_bytes:
-            raise RemoteProtocolError(
+            raise RealtimeProtocolError(
                 f"server message of {len(message):,} characters exceeds the "
                 f"{self.max_message_bytes:,} limit"
             )
         try:
             obj = decode_json(message)
         except (ValueError, RecursionError) as exc:
-            raise RemoteProtocolError(
+            raise RealtimeProtocolError(
                 f"server sent malformed JSON ({exc}): {message[:80]!r}"
             ) from None
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-            raise RemoteProtocolError(f"server message is not an event object: {message[:80]!r}")
+            raise RealtimeProtocolError(f"server message is not an event object: {message[:80]!r}")
         kind: str = obj["type"]
         handler = self._handlers.get(kind)
         event_id = _text(obj, "event_id")
@@ -460,7 +463,7 @@ class RealtimeConnection:
             self._sent.pop(match, None)
             self._vad_stopped.clear()  # our commit took any speech the VAD was ending
         if item_id is None:
-            raise RemoteProtocolError("server sent input_audio_buffer.committed without item_id")
+            raise RealtimeProtocolError("server sent input_audio_buffer.committed without item_id")
         done = self.state is ClientState.DONE  # late news: reported, owed nothing
         if not done and item_id not in self._order and item_id not in self._released:
             self._item(item_id)
@@ -491,7 +494,7 @@ class RealtimeConnection:
             if item_id in self._released:  # late news of a turn already out: keep it out
                 return _Item(item_id)
             if len(self._items) - len(self._order) >= MAX_UNCOMMITTED_ITEMS:
-                raise RemoteProtocolError(
+                raise RealtimeProtocolError(
                     f"server sent transcription events for more than {MAX_UNCOMMITTED_ITEMS} "
                     "items it never committed"
                 )

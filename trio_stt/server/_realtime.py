@@ -51,6 +51,7 @@ class RealtimeFaults:
     error_after_appends: tuple[int, str, str] | None = None
     close_after_appends: tuple[int, int, str] | None = None
     malformed_after_appends: int | None = None
+    raw_after_appends: tuple[int, str] | None = None
     oversized_after_appends: tuple[int, int] | None = None
     hold_completions: int = 0
     fail_items: frozenset[int] = frozenset()
@@ -69,6 +70,8 @@ class RecordedSession:
     dialect: str = "ga"
     client_events: list[dict[str, Any]] = field(default_factory=list)
     audio_bytes: int = 0
+    audio_started: trio.Event = field(default_factory=trio.Event, repr=False)
+    """Set when the first audio arrives: the client is streaming."""
 
     def events_of(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.client_events if e.get("type") == kind]
@@ -254,6 +257,7 @@ class _Connection:
     async def _on_append(self, pcm: bytes) -> None:
         self.appends += 1
         self.record.audio_bytes += len(pcm)
+        self.record.audio_started.set()
         await self._append_faults()
         if self.closed:
             return
@@ -284,6 +288,8 @@ class _Connection:
                     else "invalid_request_error",
                 )
             )
+        if f.raw_after_appends and n == f.raw_after_appends[0]:
+            await self.send(f.raw_after_appends[1])
         if f.malformed_after_appends == n:
             await self.send('{"type": "conversation.item.input_audio_transcription.delta", ')
         if f.oversized_after_appends and n == f.oversized_after_appends[0]:

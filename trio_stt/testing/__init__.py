@@ -14,8 +14,9 @@ misbehave. trio-stt's own tests use exactly these helpers::
 
 Faults are set on ``server.faults`` (realtime) and ``server.rest_faults`` (REST), before or
 during a test: a late or missing ``session.created``, a rejected update, error events, an
-abrupt close with a given code, malformed JSON, completions out of order, failed items, a
-server that stops reading.
+abrupt close with a given code, malformed JSON, any text you like, completions out of order,
+failed items, a server that stops reading. ``server.connector`` reaches the same server in
+memory, without a socket, for tests on an exact mock clock.
 
 For real speech, :func:`bundled_samples` gives the recordings that ship with trio-stt (short
 English sentences with their reference text and turns) and :func:`word_error_rate` scores a

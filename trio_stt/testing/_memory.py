@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import trio
 
 from .._errors import (
-    RemoteProtocolError,
+    RealtimeProtocolError,
     STTWebsocketConnectionError,
     STTWebsocketTimeoutError,
     WebSocketClosedError,
@@ -88,7 +88,7 @@ class MemoryWebSocket:
         data: str | bytes = message.get("text") or message.get("bytes") or ""
         if len(data) > self._limit:
             self.closed = (1009, None)
-            raise RemoteProtocolError(
+            raise RealtimeProtocolError(
                 f"the server sent a message over the {self._limit:,}-byte limit (closed with 1009)"
             )
         return data
