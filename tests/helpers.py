@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import trio
 
-from trio_stt import StreamedAudioInput
+from trio_stt import OpenAISTTTranscriptionSession, StreamedAudioInput
 from trio_stt.testing import FakeServer
 
 
@@ -46,3 +46,12 @@ async def feed(audio: StreamedAudioInput, *parts: np.ndarray, chunk_ms: int = 10
         for start in range(0, len(part), step):
             await audio.add_audio(part[start : start + step])
     await audio.aclose()
+
+
+async def push_to_talk(session: OpenAISTTTranscriptionSession, audio: StreamedAudioInput,
+                       *turns: np.ndarray) -> None:  # fmt: skip
+    """Say each of *turns*, committing after each but the last; the end commits that one."""
+    for turn in turns[:-1]:
+        await audio.add_audio(turn)
+        await session.commit()
+    await feed(audio, turns[-1])

@@ -27,7 +27,7 @@ from trio_stt import (
 )
 from trio_stt.testing import FakeServer, RealtimeFaults, open_fake_server, silence, speech_like
 
-from .helpers import assert_nothing_left, feed, session_tasks
+from .helpers import assert_nothing_left, feed, push_to_talk, session_tasks
 
 SPEECH = speech_like(0.6)
 MANUAL = STTModelSettings(turn_detection="manual")
@@ -142,26 +142,6 @@ async def test_audio_is_converted_float_stereo_and_48k() -> None:
 # ---------------------------------------------------------------- timeouts
 
 
-@pytest.mark.parametrize(
-    ("faults", "awaited"),
-    [
-        (RealtimeFaults(drop_session_created=True), "session.created"),
-        (RealtimeFaults(drop_session_updated=True), "session.updated"),
-    ],
-)
-async def test_setup_timeouts(
-    faults: RealtimeFaults, awaited: str, autojump_clock: trio.abc.Clock
-) -> None:
-    async with open_fake_server(faults=faults) as server:
-        start = trio.current_time()
-        with pytest.raises(STTWebsocketTimeoutError, match=f"waiting for {awaited}") as info:
-            async with server.model().create_session(StreamedAudioInput()):
-                pass
-        assert info.value.awaited == awaited
-        assert trio.current_time() - start == pytest.approx(10.0, abs=0.5)
-        await assert_nothing_left(server)
-
-
 async def test_inactivity_timeout_names_what_was_awaited(autojump_clock: trio.abc.Clock) -> None:
     async with open_fake_server(faults=RealtimeFaults(never_complete=True)) as server:
         options = SessionOptions(inactivity_timeout=42)
@@ -267,15 +247,8 @@ async def test_out_of_order_completions_come_out_in_commit_order() -> None:
         arrival: list[str] = []
         turns: list[str] = []
         async with server.model().create_session(audio, MANUAL) as session:
-
-            async def talk() -> None:
-                for _ in range(2):
-                    await audio.add_audio(SPEECH)
-                    await session.commit()
-                await feed(audio, SPEECH)
-
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(talk)
+                nursery.start_soon(push_to_talk, session, audio, SPEECH, SPEECH, SPEECH)
                 async for event in session.events():
                     if isinstance(event, TranscriptionCompleted):
                         arrival.append(event.transcript)
@@ -293,14 +266,8 @@ async def test_failed_item_does_not_block_later_turns(span_exporter) -> None:  #
         audio = StreamedAudioInput()
         seen: list[object] = []
         async with server.model().create_session(audio, MANUAL) as session:
-
-            async def talk() -> None:
-                await audio.add_audio(SPEECH)
-                await session.commit()
-                await feed(audio, SPEECH)
-
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(talk)
+                nursery.start_soon(push_to_talk, session, audio, SPEECH, SPEECH)
                 async for event in session.events():
                     seen.append(event)
         finished = [e for e in seen if isinstance(e, Turn)]

@@ -24,7 +24,7 @@ from trio_stt import (
 )
 from trio_stt.testing import RealtimeFaults, open_fake_server, silence, speech_like
 
-from .helpers import assert_nothing_left, feed, session_tasks
+from .helpers import assert_nothing_left, feed, push_to_talk, session_tasks
 
 SPEECH = speech_like(0.6)
 MANUAL = STTModelSettings(turn_detection="manual")
@@ -38,11 +38,13 @@ async def add_in_chunks(audio: StreamedAudioInput, part: np.ndarray, chunk_ms: i
         await audio.add_audio(part[start : start + step])
 
 
-async def test_an_error_in_the_users_feeder_comes_out_as_the_users_own_group() -> None:
+@pytest.mark.parametrize("problem", [ValueError("my microphone broke"), KeyboardInterrupt()])
+async def test_an_error_in_the_users_feeder_comes_out_as_the_users_own_group(
+    problem: BaseException,
+) -> None:
     """Defect 1: it came out as STTWebsocketConnectionError("internal error ...")."""
     async with open_fake_server(["x"]) as server:
         audio = StreamedAudioInput()
-        problem = ValueError("my microphone broke")
 
         async def feeder() -> None:
             await audio.add_audio(SPEECH)
@@ -55,9 +57,9 @@ async def test_an_error_in_the_users_feeder_comes_out_as_the_users_own_group() -
                     async for _ in session.transcribe_turns():
                         pass
 
-        with pytest.RaisesGroup(ValueError) as info:
+        with pytest.RaisesGroup(type(problem)) as info:
             await use_session()
-        assert info.value.exceptions == (problem,)
+        assert info.value.exceptions == (problem,)  # the very object, in the user's own group
         await assert_nothing_left(server)
 
 
@@ -81,14 +83,8 @@ async def test_breaking_out_of_a_closed_turn_channel_is_not_a_failure() -> None:
         audio = StreamedAudioInput()
         seen = []
         async with server.model().create_session(audio, MANUAL) as session:
-
-            async def push_to_talk() -> None:
-                await audio.add_audio(SPEECH)
-                await session.commit()
-                await feed(audio, SPEECH)
-
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(push_to_talk)
+                nursery.start_soon(push_to_talk, session, audio, SPEECH, SPEECH)
                 async with session.transcribe_turns() as turns:
                     async for text in turns:
                         seen.append(text)
@@ -167,28 +163,6 @@ async def test_a_file_sent_flat_out_under_semantic_vad_commits_nothing_twice(
         assert [e for e in seen if isinstance(e, ServerError)] == []
         finals = [e.transcript for e in seen if isinstance(e, TranscriptionCompleted)]
         assert finals == ["one", "two"]
-
-
-async def test_user_exception_group_of_keyboard_interrupt_is_untouched() -> None:
-    async with open_fake_server(["x"]) as server:
-        audio = StreamedAudioInput()
-        interrupt = KeyboardInterrupt()
-
-        async def feeder() -> None:
-            await audio.add_audio(SPEECH)
-            raise interrupt
-
-        async def use_session() -> None:
-            async with server.model().create_session(audio, MANUAL) as session:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(feeder)
-                    async for _ in session.transcribe_turns():
-                        pass
-
-        with pytest.RaisesGroup(KeyboardInterrupt) as info:
-            await use_session()
-        assert info.value.exceptions == (interrupt,)
-        await assert_nothing_left(server)
 
 
 async def test_a_quiet_tail_the_server_vad_ignores_is_not_committed() -> None:
