@@ -12,6 +12,7 @@ import trio.testing
 
 from trio_stt import (
     AudioCleared,
+    OpenAISTTTranscriptionSession,
     RemoteProtocolError,
     ServerError,
     SessionOptions,
@@ -359,3 +360,26 @@ async def test_flat_out_in_memory_ends_right_after_the_last_completion(
         assert isinstance(seen[-2], TranscriptionCompleted) and isinstance(seen[-1], Turn)
         assert received_at_end == session.statistics().messages_received
         await assert_nothing_left(server)
+
+
+async def test_a_commit_queued_as_the_session_ends_is_refused_not_left_waiting(
+    exact_clock: trio.testing.MockClock,
+) -> None:
+    """A task outside the block asks for a commit just as the block is left."""
+    async with open_fake_server() as server:
+        options = SessionOptions(connector=server.connector)
+        audio = StreamedAudioInput()
+        outcome: list[str] = []
+
+        async def commit_late(session: OpenAISTTTranscriptionSession) -> None:
+            try:
+                await session.commit()
+            except trio.ClosedResourceError as exc:
+                outcome.append(str(exc))
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as outside:
+                async with server.model().create_session(audio, MANUAL, options=options) as s:
+                    await audio.add_audio(SPEECH)
+                    outside.start_soon(commit_late, s)
+        assert outcome == ["the session ended before the commit was sent"]

@@ -246,15 +246,15 @@ class OpenAISTTTranscriptionSession:
                         await transport.aclose(1000)
         finally:
             self._core.connection_closed()
-            audio_rx.close()
-            self._events_tx.close()
-            while True:  # requests nobody will send now: wake their callers
+            while True:  # requests nobody will send now: wake their callers, then close
                 try:
                     item = audio_rx.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                except (trio.WouldBlock, trio.EndOfChannel):
                     break
                 if isinstance(item, AudioRequest):
                     item.done.set()
+            audio_rx.close()
+            self._events_tx.close()
             self._tracer.close()
 
     async def _configure(self, transport: WebSocketTransport) -> None:
