@@ -221,13 +221,7 @@ class RealtimeConnection:
         """
         if self.state in (ClientState.AWAITING_CREATED, ClientState.CONFIGURING):
             return True
-        return bool(
-            self._pending_updates
-            or self._pending_commits
-            or self._pending_clears
-            or self._vad_stopped
-            or self._order
-        )
+        return self.outstanding > 0
 
     @property
     def outstanding(self) -> int:
@@ -264,13 +258,10 @@ class RealtimeConnection:
         self._step(Step.UPDATE)
         event_id = self._next_id("update", "session.update")
         self._pending_updates.append(event_id)
-        self._set_vad(effective_turn_detection(model, settings))
+        self.vad_enabled = effective_turn_detection(model, settings) is not None
         return json.dumps(
             build_session_update(model, settings, self.dialect, event_id), separators=(",", ":")
         )
-
-    def _set_vad(self, turn_detection: Mapping[str, Any] | None) -> None:
-        self.vad_enabled = turn_detection is not None
 
     @property
     def uncommitted_ms(self) -> float:
@@ -425,8 +416,7 @@ class RealtimeConnection:
         holder = audio.get("input") if isinstance(audio, Mapping) else session
         if isinstance(holder, Mapping) and "turn_detection" in holder:
             # The server's word on VAD beats what we asked for.
-            echoed = holder["turn_detection"]
-            self._set_vad(echoed if isinstance(echoed, Mapping) else None)
+            self.vad_enabled = isinstance(holder["turn_detection"], Mapping)
         if self.state is ClientState.CONFIGURING:
             self._step(Step.UPDATED)
         elif answered is not None and answered == self._barrier:
