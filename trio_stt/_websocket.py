@@ -50,6 +50,8 @@ __all__ = [
     "TrioWebSocketTransport",
     "open_websocket",
     "choose_failure",
+    "oversized_error",
+    "connect_timeout_error",
 ]
 
 GOODBYE_WRITE_SECONDS = 0.5
@@ -109,15 +111,24 @@ class _WatchedStream(trio.abc.Stream):
         await self.inner.aclose()
 
 
+def oversized_error(limit: int) -> RealtimeProtocolError:
+    """A message over *limit* arrived; the connection was closed with 1009."""
+    return RealtimeProtocolError(
+        f"the server sent a message over the {limit:,}-byte limit (closed with 1009)"
+    )
+
+
+def connect_timeout_error(url: str, seconds: float) -> STTWebsocketTimeoutError:
+    """The connection to *url* (its query, which may hold secrets, left out) took too long."""
+    return STTWebsocketTimeoutError(f"the websocket connection to {url.split('?')[0]}", seconds)
+
+
 def _closed_error(
     exc: trio_websocket.ConnectionClosed, limit: int
 ) -> WebSocketClosedError | RealtimeProtocolError:
     reason = exc.reason
     if reason is not None and reason.code == 1009:
-        # trio-websocket refused a message over our limit and closed with 1009.
-        return RealtimeProtocolError(
-            f"the server sent a message over the {limit:,}-byte limit (closed with 1009)"
-        )
+        return oversized_error(limit)  # trio-websocket refused a message over our limit
     return WebSocketClosedError(reason.code if reason else None, reason.reason if reason else None)
 
 
@@ -256,9 +267,7 @@ async def open_websocket(
                 raise
             transport = TrioWebSocketTransport(connection, stream, max_message_bytes)
         if transport is None:
-            raise STTWebsocketTimeoutError(
-                f"the websocket connection to {url.split('?')[0]}", connect_timeout
-            )
+            raise connect_timeout_error(url, connect_timeout)
         try:
             yield transport
         finally:

@@ -21,13 +21,16 @@ from urllib.parse import urlsplit
 import trio
 
 from .._errors import (
-    RealtimeProtocolError,
     STTWebsocketConnectionError,
-    STTWebsocketTimeoutError,
     WebSocketClosedError,
 )
 from .._supervise import open_supervised_nursery
-from .._websocket import WebSocketConnector, choose_failure
+from .._websocket import (
+    WebSocketConnector,
+    choose_failure,
+    connect_timeout_error,
+    oversized_error,
+)
 
 __all__ = ["memory_connector", "MemoryWebSocket"]
 
@@ -88,9 +91,7 @@ class MemoryWebSocket:
         data: str | bytes = message.get("text") or message.get("bytes") or ""
         if len(data) > self._limit:
             self.closed = (1009, None)
-            raise RealtimeProtocolError(
-                f"the server sent a message over the {self._limit:,}-byte limit (closed with 1009)"
-            )
+            raise oversized_error(self._limit)
         return data
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
@@ -161,9 +162,7 @@ def memory_connector(app: ASGIApp) -> WebSocketConnector:
                     await to_app_tx.send({"type": "websocket.connect"})
                     answer = await from_app_rx.receive()
                 if waiting.cancelled_caught:
-                    raise STTWebsocketTimeoutError(
-                        f"the websocket connection to {url.split('?')[0]}", connect_timeout
-                    )
+                    raise connect_timeout_error(url, connect_timeout)
                 if answer["type"] != "websocket.accept":
                     raise STTWebsocketConnectionError(
                         f"websocket handshake rejected (the app answered {answer['type']} "
