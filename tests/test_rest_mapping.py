@@ -77,7 +77,7 @@ def test_parse_token_usage_and_languages() -> None:
     result = parse_transcription(body, "json")
     assert result.languages == ("fr",)
     assert result.usage == TokenUsage(37, 12, 49, audio_tokens=37, text_tokens=0)
-    with pytest.raises(RemoteProtocolError, match="not JSON"):
+    with pytest.raises(RemoteProtocolError, match="not valid JSON"):
         parse_transcription("<html>", "json")
 
 

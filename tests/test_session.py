@@ -360,7 +360,7 @@ async def test_abrupt_close_carries_code_and_reason() -> None:
 
 async def test_malformed_json_is_a_protocol_error() -> None:
     async with open_fake_server(faults=RealtimeFaults(malformed_after_appends=1)) as server:
-        with pytest.raises(RemoteProtocolError, match="malformed JSON"):
+        with pytest.raises(RemoteProtocolError, match="not valid JSON"):
             await run_session(server, "gpt-live-transcribe", STTModelSettings(), SPEECH)
         await assert_nothing_left(server)
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import codecs
 import email.utils
+import math
 import random
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx2
 import trio
@@ -158,6 +160,11 @@ class HTTPSession:
         async with self._exchange(url, content, headers, stream=True) as pair:
             yield pair
 
+    def _timed_out(self) -> APITimeoutError:
+        return APITimeoutError(
+            f"the HTTP exchange did not finish within the {self._config.timeout:g} s timeout"
+        )
+
     @asynccontextmanager
     async def _exchange(
         self, url: str, content: bytes, headers: Mapping[str, str], *, stream: bool
@@ -165,51 +172,113 @@ class HTTPSession:
         client = self._get_client()
         attempt = 0
         while True:
+            # One deadline for the whole attempt: connect, upload, headers and body. httpx2's
+            # own timeouts are per operation, so a server trickling a byte at a time would
+            # never trip them.
+            deadline = trio.current_time() + self._config.timeout
             request = client.build_request("POST", url, content=content, headers=dict(headers))
-            failure: Exception | None = None
-            try:
-                with _map_transport_errors():
-                    response = await client.send(request, stream=True)
-            except APIConnectionError as exc:
-                failure = exc
-            else:
+            failure: APIConnectionError | None = None
+            response: httpx2.Response | None = None
+            with trio.move_on_at(deadline):
                 try:
-                    if response.status_code < 400 and stream:
-                        result = HTTPResult(response.status_code, dict(response.headers), "")
-                        # Raw bytes, one generator deep: httpx2's aiter_lines nests four
-                        # async generators, and closing the outer one leaves the inner ones
-                        # to the garbage collector when a stream is abandoned.
-                        if response.is_stream_consumed:  # in-memory transports
-                            yield result, _LineReader(None, response.content)
-                            return
-                        raw = response.aiter_raw()
-                        try:
-                            yield result, _LineReader(raw)
-                        finally:
-                            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                                await raw.aclose()
-                        return
                     with _map_transport_errors():
-                        body = (await response.aread()).decode("utf-8", errors="replace")
+                        response = await client.send(request, stream=True)
+                except APIConnectionError as exc:
+                    failure = exc
+            if response is None:
+                failure = failure or self._timed_out()
+            elif response.status_code < 400 and stream:
+                result = HTTPResult(response.status_code, dict(response.headers), "")
+                try:
+                    # Raw bytes, one generator deep: httpx2's aiter_lines nests four async
+                    # generators, and closing the outer one leaves the inner ones to the
+                    # garbage collector when a stream is abandoned.
+                    if response.is_stream_consumed:  # in-memory transports
+                        yield result, _LineReader(None, body=response.content)
+                        return
+                    _close_core_stream_on_aclose(response)
+                    raw = response.aiter_raw()
+                    try:
+                        yield result, _LineReader(raw, deadline, self._timed_out)
+                    finally:
+                        with trio.CancelScope(shield=True), trio.move_on_after(5):
+                            await raw.aclose()
+                    return
                 finally:
                     with trio.CancelScope(shield=True), trio.move_on_after(5):
                         await response.aclose()
-                result = HTTPResult(response.status_code, dict(response.headers), body)
-                if result.status_code < 400:
-                    yield result, _LineReader(None)
-                    return
-                error = _status_error(result)
-                delay = (
-                    retry_delay(attempt, result.headers) if _should_retry(result, error) else None
-                )
-                if delay is None or attempt >= self._config.max_retries:
-                    raise error
+            else:
+                body: str | None = None
+                try:
+                    with trio.move_on_at(deadline):
+                        try:
+                            with _map_transport_errors():
+                                body = (await response.aread()).decode("utf-8", errors="replace")
+                        except APIConnectionError as exc:
+                            failure = exc
+                finally:
+                    with trio.CancelScope(shield=True), trio.move_on_after(5):
+                        await response.aclose()
+                if body is not None:
+                    result = HTTPResult(response.status_code, dict(response.headers), body)
+                    if result.status_code < 400:
+                        yield result, _LineReader(None)
+                        return
+                    error = _status_error(result)
+                    delay = (
+                        retry_delay(attempt, result.headers)
+                        if _should_retry(result, error)
+                        else None
+                    )
+                    if delay is None or attempt >= self._config.max_retries:
+                        raise error
+                else:
+                    failure = failure or self._timed_out()
             if failure is not None:
                 if attempt >= self._config.max_retries:
                     raise failure
                 delay = retry_delay(attempt)
             attempt += 1
             await trio.sleep(delay or 0)
+
+
+class _ClosingStream:
+    """Stands in for httpcore2's response stream, so that closing the response closes the
+    generator that iterates it.
+
+    httpx2 iterates httpcore2's stream with a bare ``async for`` inside an async generator;
+    when a caller stops early (``break``, an error, a timeout), httpcore2's generator is left
+    to the garbage collector, which trio reports as a ResourceWarning and closes late. The
+    response's ``aclose`` reaches this object, which closes that generator first.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._live: Any = None
+
+    def __aiter__(self) -> Any:
+        self._live = self._inner.__aiter__()
+        return self._live
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+        live, self._live = self._live, None
+        if live is not None and hasattr(live, "aclose"):
+            await live.aclose()
+        if hasattr(self._inner, "aclose"):
+            await self._inner.aclose()
+
+
+def _close_core_stream_on_aclose(response: httpx2.Response) -> None:
+    """Put a :class:`_ClosingStream` around httpcore2's stream, a few wrappers down."""
+    stream: Any = response.stream
+    for _ in range(4):  # BoundAsyncStream -> AsyncResponseStream -> httpcore2's stream
+        inner = getattr(stream, "_httpcore_stream", None)
+        if inner is not None:
+            if not isinstance(inner, _ClosingStream):
+                stream._httpcore_stream = _ClosingStream(inner)
+            return
+        stream = getattr(stream, "_stream", None)
 
 
 class _LineReader:
@@ -219,8 +288,16 @@ class _LineReader:
     the consumer's ``await`` (flake8-async ASYNC900).
     """
 
-    def __init__(self, chunks: AsyncIterator[bytes] | None, body: bytes = b"") -> None:
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes] | None,
+        deadline: float = math.inf,
+        timed_out: Callable[[], APITimeoutError] | None = None,
+        body: bytes = b"",
+    ) -> None:
         self._chunks = chunks
+        self._deadline = deadline
+        self._timed_out = timed_out
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = body.decode("utf-8", errors="replace").replace("\r\n", "\n")
         *self._pending, self._partial = text.split("\n")
@@ -236,13 +313,17 @@ class _LineReader:
                     line, self._partial = self._partial, ""
                     return line
                 raise StopAsyncIteration
+            chunk: bytes | None = None
             try:
-                with _map_transport_errors():
+                with trio.move_on_at(self._deadline), _map_transport_errors():
                     chunk = await anext(self._chunks)
             except StopAsyncIteration:
                 self._chunks = None
                 self._partial += self._decoder.decode(b"", final=True)
                 continue
+            if chunk is None:
+                assert self._timed_out is not None
+                raise self._timed_out()
             text = self._partial + self._decoder.decode(chunk)
             *lines, self._partial = text.replace("\r\n", "\n").split("\n")
             self._pending.extend(lines)

@@ -20,23 +20,24 @@ from ._errors import (
     APIStatusError,
     AudioFormatError,
     ConfigurationError,
-    RemoteProtocolError,
     UploadTooLargeError,
 )
 from ._results import (
     ResponseFormat,
     Transcription,
     TranscriptionSegment,
-    TranscriptionWord,
     TranscriptStreamEvent,
     TranscriptTextDelta,
     TranscriptTextDone,
     TranscriptTextSegment,
-    parse_languages,
-    parse_logprobs,
-    parse_usage,
+    languages_from,
+    logprobs_from,
+    segment_from,
+    usage_from,
+    word_from,
 )
 from ._settings import STTModelSettings
+from ._untrusted import Fields, load_json
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -231,36 +232,6 @@ def parse_subtitles(body: str) -> tuple[TranscriptionSegment, ...]:
     return tuple(segments)
 
 
-def _segments(items: Any) -> tuple[TranscriptionSegment, ...]:
-    if not isinstance(items, list):
-        return ()
-    return tuple(
-        TranscriptionSegment(
-            start=float(s.get("start", 0.0)),
-            end=float(s.get("end", 0.0)),
-            text=str(s.get("text", "")),
-            id=s.get("id"),
-            speaker=s.get("speaker"),
-        )
-        for s in items
-        if isinstance(s, Mapping)
-    )
-
-
-def _words(items: Any) -> tuple[TranscriptionWord, ...]:
-    if not isinstance(items, list):
-        return ()
-    return tuple(
-        TranscriptionWord(
-            word=str(w.get("word", "")),
-            start=float(w.get("start", 0.0)),
-            end=float(w.get("end", 0.0)),
-        )
-        for w in items
-        if isinstance(w, Mapping)
-    )
-
-
 def parse_transcription(
     body: str, response_format: str, request_id: str | None = None
 ) -> Transcription:
@@ -275,26 +246,17 @@ def parse_transcription(
             raw=body,
             request_id=request_id,
         )
-    try:
-        obj = json.loads(body)
-    except ValueError as exc:
-        raise RemoteProtocolError(
-            f"transcription response is not JSON ({exc}); first bytes: {body[:80]!r}"
-        ) from exc
-    if not isinstance(obj, Mapping) or not isinstance(obj.get("text"), str):
-        raise RemoteProtocolError("transcription response has no 'text' string")
-    language = obj.get("language")
-    duration = obj.get("duration")
+    fields = Fields.root(load_json(body, "transcription response"), "transcription response")
     return Transcription(
-        text=obj["text"],
+        text=fields.text("text"),
         response_format=response_format,
-        language=language if isinstance(language, str) else None,
-        languages=parse_languages(obj.get("languages")),
-        duration=float(duration) if isinstance(duration, (int, float)) else None,
-        segments=_segments(obj.get("segments")),
-        words=_words(obj.get("words")),
-        logprobs=parse_logprobs(obj.get("logprobs")),
-        usage=parse_usage(obj.get("usage")),
+        language=fields.optional_text("language"),
+        languages=languages_from(fields),
+        duration=fields.optional_number("duration"),
+        segments=tuple(segment_from(item) for item in fields.objects("segments")),
+        words=tuple(word_from(item) for item in fields.objects("words")),
+        logprobs=logprobs_from(fields),
+        usage=usage_from(fields),
         raw=body,
         request_id=request_id,
     )
@@ -307,7 +269,7 @@ def parse_error_body(body: str) -> tuple[str, str | None, str | None, str | None
     """
     try:
         obj = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return (body.strip()[:500] or "no error message", None, None, None)
     err = obj.get("error") if isinstance(obj, Mapping) else None
     if isinstance(err, str):
@@ -362,31 +324,30 @@ def parse_sse_data(data: str) -> TranscriptStreamEvent | None:
     """
     if data.strip() == "[DONE]":
         return None
-    try:
-        obj = json.loads(data)
-    except ValueError as exc:
-        raise RemoteProtocolError(
-            f"malformed event in transcription stream: {data[:80]!r}"
-        ) from exc
-    if not isinstance(obj, Mapping):
-        return None
-    if "error" in obj:
+    obj = load_json(data, "transcription stream event")
+    if isinstance(obj, Mapping) and "error" in obj:
         message, code, etype, param = parse_error_body(data)
         raise APIStatusError(message, status_code=200, code=code, type=etype, param=param)
-    kind = obj.get("type")
+    kind = obj.get("type") if isinstance(obj, Mapping) else None
+    if kind not in _STREAM_EVENTS:
+        return None  # a kind this version does not know
+    fields = Fields.root(obj, f"transcription stream event {kind!r}")
     if kind == "transcript.text.delta":
         return TranscriptTextDelta(
-            delta=str(obj.get("delta", "")),
-            logprobs=parse_logprobs(obj.get("logprobs")),
-            segment_id=obj.get("segment_id"),
+            delta=fields.text("delta"),
+            logprobs=logprobs_from(fields),
+            segment_id=fields.optional_text("segment_id"),
         )
     if kind == "transcript.text.segment":
-        return TranscriptTextSegment(_segments([obj])[0])
-    if kind == "transcript.text.done":
-        return TranscriptTextDone(
-            text=str(obj.get("text", "")),
-            logprobs=parse_logprobs(obj.get("logprobs")),
-            usage=parse_usage(obj.get("usage")),
-            languages=parse_languages(obj.get("languages")),
-        )
-    return None
+        return TranscriptTextSegment(segment_from(fields))
+    return TranscriptTextDone(
+        text=fields.text("text"),
+        logprobs=logprobs_from(fields),
+        usage=usage_from(fields),
+        languages=languages_from(fields),
+    )
+
+
+_STREAM_EVENTS = frozenset(
+    {"transcript.text.delta", "transcript.text.segment", "transcript.text.done"}
+)

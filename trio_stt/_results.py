@@ -1,15 +1,17 @@
 """Typed results of file transcription, shared by the client and the local server.
 
 Every field but ``text`` is optional on the wire (protocol.md §3.2), so every field but
-``text`` is optional here, and the raw body is kept for anything we do not model.
+``text`` is optional here, and the raw body is kept for anything we do not model. The
+``*_from`` readers below are shared by the REST bodies, the SSE events and the realtime
+events; they follow the rules of :mod:`trio_stt._untrusted`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
+
+from ._untrusted import Fields
 
 __all__ = [
     "DurationUsage",
@@ -24,8 +26,11 @@ __all__ = [
     "TranscriptTextDone",
     "TranscriptStreamEvent",
     "ResponseFormat",
-    "parse_usage",
-    "parse_logprobs",
+    "usage_from",
+    "logprobs_from",
+    "languages_from",
+    "segment_from",
+    "word_from",
 ]
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"]
@@ -133,60 +138,62 @@ class TranscriptTextDone:
 TranscriptStreamEvent = TranscriptTextDelta | TranscriptTextSegment | TranscriptTextDone
 
 
-def _num(value: Any, default: float = 0.0) -> float:
-    """*value* as a finite float; anything else (a string, ``NaN``, an int too big for a float)
-    is *default*: these fields are optional and a hostile number must not crash the parse."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return default
-    try:
-        number = float(value)
-    except OverflowError:
-        return default
-    return number if math.isfinite(number) else default
-
-
-def parse_usage(obj: Any) -> Usage | None:
-    """Parse a usage object by its ``type`` discriminator; unknown shapes give ``None``."""
-    if not isinstance(obj, Mapping):
+def usage_from(fields: Fields, key: str = "usage") -> Usage | None:
+    """The usage object at *key*, by its ``type``; ``None`` when absent or of a type this
+    version does not know (billing may grow new kinds)."""
+    usage = fields.optional_object(key)
+    if usage is None:
         return None
-    if obj.get("type") == "duration" or ("seconds" in obj and "input_tokens" not in obj):
-        return DurationUsage(seconds=_num(obj.get("seconds")))
-    if obj.get("type") == "tokens" or "input_tokens" in obj:
-        details = obj.get("input_token_details")
-        details = details if isinstance(details, Mapping) else {}
-        audio, text = details.get("audio_tokens"), details.get("text_tokens")
+    kind = usage.optional_text("type")
+    if kind is None:  # untyped, as some compatible servers send it: go by the fields
+        kind = "tokens" if "input_tokens" in usage.obj else "duration"
+        if "seconds" not in usage.obj and kind == "duration":
+            return None
+    if kind == "duration":
+        return DurationUsage(seconds=usage.number("seconds"))
+    if kind == "tokens":
+        details = usage.optional_object("input_token_details")
         return TokenUsage(
-            input_tokens=int(_num(obj.get("input_tokens"))),
-            output_tokens=int(_num(obj.get("output_tokens"))),
-            total_tokens=int(_num(obj.get("total_tokens"))),
-            audio_tokens=int(audio) if isinstance(audio, int) else None,
-            text_tokens=int(text) if isinstance(text, int) else None,
+            input_tokens=usage.count("input_tokens"),
+            output_tokens=usage.count("output_tokens"),
+            total_tokens=usage.count("total_tokens"),
+            audio_tokens=details.optional_count("audio_tokens") if details else None,
+            text_tokens=details.optional_count("text_tokens") if details else None,
         )
     return None
 
 
-def parse_logprobs(items: Any) -> tuple[Logprob, ...]:
-    if not isinstance(items, list):
-        return ()
+def logprobs_from(fields: Fields, key: str = "logprobs") -> tuple[Logprob, ...]:
     out = []
-    for item in items:
-        if isinstance(item, Mapping) and isinstance(item.get("token"), str):
-            raw_bytes = item.get("bytes")
-            out.append(
-                Logprob(
-                    token=item["token"],
-                    logprob=_num(item.get("logprob")),
-                    bytes=tuple(b for b in raw_bytes if isinstance(b, int))
-                    if isinstance(raw_bytes, list)
-                    else (),
-                )
-            )
+    for item in fields.objects(key):
+        raw_bytes = item.array("bytes")
+        if not all(type(b) is int and 0 <= b <= 255 for b in raw_bytes):
+            raise item.invalid("bytes", "an array of integers from 0 to 255", raw_bytes)
+        out.append(Logprob(item.text("token"), item.number("logprob", signed=True),
+                           tuple(raw_bytes)))  # fmt: skip
     return tuple(out)
 
 
-def parse_languages(items: Any) -> tuple[str, ...]:
-    if not isinstance(items, list):
-        return ()
-    return tuple(
-        str(item["code"]) for item in items if isinstance(item, Mapping) and "code" in item
+def languages_from(fields: Fields, key: str = "languages") -> tuple[str, ...]:
+    """Detected languages, ``[{"code": "en"}]`` on the wire."""
+    return tuple(item.text("code") for item in fields.objects(key))
+
+
+def segment_from(fields: Fields) -> TranscriptionSegment:
+    """A timed segment (verbose_json, diarized_json, or a streamed segment event)."""
+    segment_id = fields.obj.get("id")
+    if segment_id is not None and (
+        isinstance(segment_id, bool) or not isinstance(segment_id, (str, int))
+    ):
+        raise fields.invalid("id", "a string or an integer", segment_id)
+    return TranscriptionSegment(
+        start=fields.number("start"),
+        end=fields.number("end"),
+        text=fields.text("text"),
+        id=segment_id,
+        speaker=fields.optional_text("speaker"),
     )
+
+
+def word_from(fields: Fields) -> TranscriptionWord:
+    return TranscriptionWord(fields.text("word"), fields.number("start"), fields.number("end"))

@@ -39,14 +39,14 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._errors import LocalProtocolError, RealtimeProtocolError
-from .._results import Usage, parse_languages, parse_logprobs, parse_usage
+from .._results import Usage, languages_from, logprobs_from, usage_from
 from .._settings import STTModelSettings
+from .._untrusted import Fields, load_json
 from ._dialects import (
     CREATED_TYPES,
     UPDATED_TYPES,
@@ -83,7 +83,6 @@ MAX_UNCOMMITTED_ITEMS = 256
 deltas before the commit is acknowledged); past this the server is misbehaving."""
 
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-_MAX_EXACT_INT = 2**53
 
 FATAL_ERROR_CODES = frozenset(
     {
@@ -100,22 +99,6 @@ FATAL_ERROR_CODES = frozenset(
 """Error codes after which the session cannot go on (protocol.md §1.11)."""
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-finite number {name}")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"non-finite number {text[:20]}")
-    return value
-
-
-# NaN, Infinity and 1e999 are valid to Python's json module and to nothing else; a server that
-# sends them is broken, and letting them in would put inf into arithmetic further down.
-decode_json = json.JSONDecoder(parse_float=_finite_float, parse_constant=_reject_constant).decode
-
-
 class _Item:
     __slots__ = ("error", "failed", "finished", "item_id", "text", "usage")
 
@@ -129,19 +112,6 @@ class _Item:
 
     def turn(self) -> Turn:
         return Turn(self.item_id, self.text, self.usage, self.failed, self.error)
-
-
-def _text(obj: Mapping[str, Any], key: str) -> str | None:
-    value = obj.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _int(obj: Mapping[str, Any], key: str) -> int:
-    """An optional integer field; anything else (missing, a string, absurdly large) is 0."""
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0
-    return int(value) if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT else 0
 
 
 class RealtimeConnection:
@@ -179,7 +149,7 @@ class RealtimeConnection:
         self._order: deque[str] = deque()  # committed, unreleased item ids in commit order
         self._released: deque[str] = deque(maxlen=MAX_UNCOMMITTED_ITEMS)  # never twice
         self._outbox: list[str] = []
-        self._handlers: dict[str, Callable[[Mapping[str, Any], str | None], RealtimeEvent]] = {
+        self._handlers: dict[str, Callable[[Fields, str | None], RealtimeEvent]] = {
             "input_audio_buffer.speech_started": self._on_speech_started,
             "input_audio_buffer.speech_stopped": self._on_speech_stopped,
             "input_audio_buffer.committed": self._on_committed,
@@ -374,20 +344,16 @@ class RealtimeConnection:
                 f"server message of {len(message):,} characters exceeds the "
                 f"{self.max_message_bytes:,} limit"
             )
-        try:
-            obj = decode_json(message)
-        except (ValueError, RecursionError) as exc:
-            raise RealtimeProtocolError(
-                f"server sent malformed JSON ({exc}): {message[:80]!r}"
-            ) from None
+        obj = load_json(message, "server message", RealtimeProtocolError)
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             raise RealtimeProtocolError(f"server message is not an event object: {message[:80]!r}")
         kind: str = obj["type"]
         handler = self._handlers.get(kind)
-        event_id = _text(obj, "event_id")
         if handler is None:
-            return [UnknownEvent(kind, obj, event_id=event_id)]
-        events = [handler(obj, event_id)]
+            event_id = obj.get("event_id")
+            return [UnknownEvent(kind, obj, event_id=event_id if type(event_id) is str else None)]
+        fields = Fields(obj, f"server event {kind!r}", "", RealtimeProtocolError)
+        events = [handler(fields, fields.optional_text("event_id"))]
         if self._order and self._items[self._order[0]].finished:
             while self._order and self._items[self._order[0]].finished:
                 item_id = self._order.popleft()
@@ -396,19 +362,19 @@ class RealtimeConnection:
         self._check_drained()
         return events
 
-    def _take_session(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
-        session = obj.get("session")
-        self.session = session if isinstance(session, Mapping) else {}
+    def _take_session(self, f: Fields) -> Mapping[str, Any]:
+        session = f.optional_object("session")
+        self.session = session.obj if session is not None else {}
         return self.session
 
-    def _on_created(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        session = self._take_session(obj)
+    def _on_created(self, f: Fields, event_id: str | None) -> RealtimeEvent:
+        session = self._take_session(f)
         if self.state is ClientState.AWAITING_CREATED:
             self._step(Step.CREATED)
         return SessionCreated(session, event_id=event_id)
 
-    def _on_updated(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        session = self._take_session(obj)
+    def _on_updated(self, f: Fields, event_id: str | None) -> RealtimeEvent:
+        session = self._take_session(f)
         answered = self._pending_updates.popleft() if self._pending_updates else None
         if answered is not None:
             self._sent.pop(answered, None)
@@ -423,14 +389,14 @@ class RealtimeConnection:
             self._vad_settled()
         return SessionUpdated(session, event_id=event_id)
 
-    def _on_speech_started(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
+    def _on_speech_started(self, f: Fields, event_id: str | None) -> RealtimeEvent:
         self.speech_active = True
-        return SpeechStarted(_text(obj, "item_id") or "", _int(obj, "audio_start_ms"),
+        return SpeechStarted(f.text("item_id"), f.optional_count("audio_start_ms") or 0,
                              event_id=event_id)  # fmt: skip
 
-    def _on_speech_stopped(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        item_id = _text(obj, "item_id") or ""
-        end_ms = _int(obj, "audio_end_ms")
+    def _on_speech_stopped(self, f: Fields, event_id: str | None) -> RealtimeEvent:
+        item_id = f.text("item_id")
+        end_ms = f.optional_count("audio_end_ms") or 0
         self.speech_active = False
         if item_id and self.state is not ClientState.DONE:
             self._vad_stopped.add(item_id)  # the server commits it next, by itself
@@ -438,9 +404,9 @@ class RealtimeConnection:
         self._tail_start_ms = max(self._tail_start_ms, float(end_ms))
         return SpeechStopped(item_id, end_ms, event_id=event_id)
 
-    def _on_committed(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        item_id = _text(obj, "item_id")
-        previous = _text(obj, "previous_item_id")
+    def _on_committed(self, f: Fields, event_id: str | None) -> RealtimeEvent:
+        item_id = f.text("item_id")
+        previous = f.optional_text("previous_item_id")
         if item_id in self._vad_stopped:
             self._vad_stopped.discard(item_id)  # the server's own commit, not an answer to ours
         elif self._pending_commits:
@@ -452,8 +418,6 @@ class RealtimeConnection:
             del self._pending_commits[match]
             self._sent.pop(match, None)
             self._vad_stopped.clear()  # our commit took any speech the VAD was ending
-        if item_id is None:
-            raise RealtimeProtocolError("server sent input_audio_buffer.committed without item_id")
         done = self.state is ClientState.DONE  # late news: reported, owed nothing
         if not done and item_id not in self._order and item_id not in self._released:
             self._item(item_id)
@@ -463,7 +427,7 @@ class RealtimeConnection:
                 self._order.append(item_id)
         return AudioCommitted(item_id, previous, event_id=event_id)
 
-    def _on_cleared(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
+    def _on_cleared(self, f: Fields, event_id: str | None) -> RealtimeEvent:
         if self._pending_clears:
             self._pending_clears -= 1
             oldest = next((eid for eid, kind in self._sent.items() if kind == "clear"), None)
@@ -471,11 +435,11 @@ class RealtimeConnection:
                 del self._sent[oldest]
         return AudioCleared(event_id=event_id)
 
-    def _on_item(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        item = obj.get("item")
-        item_id = _text(item, "id") if isinstance(item, Mapping) else _text(obj, "item_id")
+    def _on_item(self, f: Fields, event_id: str | None) -> RealtimeEvent:
+        item = f.optional_object("item")
+        item_id = item.optional_text("id") if item is not None else f.optional_text("item_id")
         return ConversationItem(
-            obj["type"], item_id, _text(obj, "previous_item_id"), event_id=event_id
+            f.obj["type"], item_id, f.optional_text("previous_item_id"), event_id=event_id
         )
 
     def _item(self, item_id: str) -> _Item:
@@ -491,55 +455,48 @@ class RealtimeConnection:
             item = self._items[item_id] = _Item(item_id)
         return item
 
-    def _on_delta(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        item_id = _text(obj, "item_id") or ""
-        delta = _text(obj, "delta") or ""
-        text = delta
-        if item_id:
-            item = self._item(item_id)
-            if not item.finished:
-                item.text += delta
-            text = item.text
-        return TranscriptionDelta(
-            item_id, delta, text, parse_logprobs(obj.get("logprobs")), event_id=event_id
-        )
+    def _on_delta(self, f: Fields, event_id: str | None) -> RealtimeEvent:
+        item_id = f.text("item_id")
+        delta = f.optional_text("delta") or ""
+        item = self._item(item_id)
+        if not item.finished:
+            item.text += delta
+        return TranscriptionDelta(item_id, delta, item.text, logprobs_from(f), event_id=event_id)
 
-    def _on_completed(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        item_id = _text(obj, "item_id") or ""
-        transcript = _text(obj, "transcript") or ""
-        usage = parse_usage(obj.get("usage"))
-        if item_id:
-            item = self._item(item_id)
-            item.text, item.finished, item.usage = transcript, True, usage
+    def _on_completed(self, f: Fields, event_id: str | None) -> RealtimeEvent:
+        item_id = f.text("item_id")
+        transcript = f.text("transcript")
+        usage = usage_from(f)
+        item = self._item(item_id)
+        item.text, item.finished, item.usage = transcript, True, usage
         return TranscriptionCompleted(
             item_id,
             transcript,
             usage,
-            parse_logprobs(obj.get("logprobs")),
-            parse_languages(obj.get("languages")),
+            logprobs_from(f),
+            languages_from(f),
             event_id=event_id,
         )
 
-    def _on_failed(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        item_id = _text(obj, "item_id") or ""
-        error = obj.get("error")
-        error = error if isinstance(error, Mapping) else {}
-        message = _text(error, "message") or "transcription failed"
-        if item_id:
-            item = self._item(item_id)
-            item.text, item.finished, item.failed, item.error = "", True, True, message
+    def _on_failed(self, f: Fields, event_id: str | None) -> RealtimeEvent:
+        item_id = f.text("item_id")
+        error = f.optional_object("error") or Fields({}, f.context, "error", f.error)
+        message = error.optional_text("message") or "transcription failed"
+        item = self._item(item_id)
+        item.text, item.finished, item.failed, item.error = "", True, True, message
         return TranscriptionFailed(
-            item_id, _text(error, "code"), message, _text(error, "type"), event_id=event_id
-        )
+            item_id, error.optional_text("code"), message, error.optional_text("type"),
+            event_id=event_id,
+        )  # fmt: skip
 
-    def _on_error(self, obj: Mapping[str, Any], event_id: str | None) -> RealtimeEvent:
-        error = obj.get("error")
-        if isinstance(error, str):  # some compatible servers send a bare string
-            error = {"message": error, "code": _text(obj, "code")}
-        if not isinstance(error, Mapping):
-            error = {}
-        code = _text(error, "code")
-        client_event_id = _text(error, "event_id")
+    def _on_error(self, f: Fields, event_id: str | None) -> RealtimeEvent:
+        bare = f.obj.get("error")
+        if isinstance(bare, str):  # some compatible servers send a bare string
+            error = Fields({"message": bare, "code": f.optional_text("code")}, f.context)
+        else:
+            error = f.optional_object("error") or Fields({}, f.context, "error", f.error)
+        code = error.optional_text("code")
+        client_event_id = error.optional_text("event_id")
         caused_by = self._sent.pop(client_event_id, None) if client_event_id else None
         rejected_setup = self.state is ClientState.CONFIGURING and (
             client_event_id is None or caused_by == "session.update"
@@ -555,10 +512,10 @@ class RealtimeConnection:
             if client_event_id == self._barrier and not fatal:
                 self._vad_settled()  # refused, but answered in order all the same
         event = ServerError(
-            _text(error, "message") or "unknown server error",
+            error.optional_text("message") or "unknown server error",
             code,
-            _text(error, "type"),
-            _text(error, "param"),
+            error.optional_text("type"),
+            error.optional_text("param"),
             client_event_id,
             fatal,
             "session.update" if rejected_setup else caused_by,

@@ -18,7 +18,7 @@ from typing import Any
 
 from .._errors import LocalProtocolError, RemoteProtocolError
 from .._results import Logprob
-from ._connection import decode_json
+from .._untrusted import load_json
 from ._dialects import (
     CREATED_TYPE,
     UPDATE_TYPE,
@@ -98,10 +98,7 @@ class RealtimeServerConnection:
             raise RemoteProtocolError("binary frames are not part of the protocol")
         if len(message) > self.max_message_bytes:
             raise RemoteProtocolError("client message exceeds the size limit")
-        try:
-            obj = decode_json(message)
-        except (ValueError, RecursionError):
-            raise RemoteProtocolError("client sent malformed JSON") from None
+        obj = load_json(message, "client message")
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             raise RemoteProtocolError("client message is not an event object")
         kind = obj["type"]
