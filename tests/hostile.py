@@ -31,6 +31,8 @@ class RawRequest:
         return self.headers.get("authorization", "")
 
 
+CREDENTIALS = (b"authorization", b"api-key")
+
 Responder = Callable[[trio.SocketStream, RawRequest], Awaitable[None]]
 
 
@@ -105,12 +107,14 @@ def answer(body: bytes, **kwargs: object) -> Responder:
 
 @asynccontextmanager
 async def open_rejecting_websocket_server(status: int = 401) -> AsyncIterator[str]:
-    """A WebSocket server that refuses every handshake, quoting the Authorization header it
-    was sent in the body and in a response header. Yields the base URL."""
+    """A WebSocket server that refuses every handshake, quoting the headers it was sent in
+    the body and the Authorization header in a response header. Yields the base URL."""
 
     async def handler(request: trio_websocket.WebSocketRequest) -> None:
         given = dict(request.headers).get(b"authorization", b"")
-        body = b'{"error":{"message":"Incorrect API key provided: ' + given + b'"}}'
+        credentials = [value for name, value in request.headers if name in CREDENTIALS]
+        quoted = repr([*credentials, request.headers]).encode()
+        body = b'{"error":{"message":"Incorrect API key provided: ' + quoted + b'"}}'
         await request.reject(status, extra_headers=[(b"x-echo", given)], body=body)
 
     async with trio.open_nursery() as nursery:

@@ -10,15 +10,25 @@ import numpy as np
 import pytest
 import trio
 
+import trio_stt
 from trio_stt import (
     APITimeoutError,
     AudioInput,
     ClientConfig,
     OpenAISTTModel,
     RemoteProtocolError,
+    StreamedAudioInput,
 )
+from trio_stt.testing import RealtimeFaults, RestFault, open_fake_server, speech_like
 
-from .hostile import RawRequest, answer, http_response, open_raw_http_server
+from .helpers import feed
+from .hostile import (
+    RawRequest,
+    answer,
+    http_response,
+    open_raw_http_server,
+    open_rejecting_websocket_server,
+)
 
 AUDIO = AudioInput(np.zeros(2400, np.int16))
 HUGE = "1" + "0" * 400  # a valid JSON integer no float can hold
@@ -89,6 +99,94 @@ async def test_null_times_in_an_sse_segment_are_a_protocol_error_naming_the_fiel
                 async with model.stream_transcription(AUDIO) as stream:
                     async for _ in stream:
                         pass
+
+
+# ------------------------------------------------------------------ secrets echoed back
+
+SK_KEY = "sk-proj-ECHOEDsecret0123456789abcdef"
+GATEWAY_KEY = "gw1.Zx9QpL-2mT7vR4yK8nB3cH6j"  # a proxy token: not shaped like sk-
+KEYS = pytest.mark.parametrize("key", [SK_KEY, GATEWAY_KEY], ids=["sk", "gateway"])
+
+
+def chain_text(exc: BaseException) -> str:
+    """Everything an exception shows: its text, its repr, its attributes, for the whole
+    cause/context chain."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        parts += [str(current), repr(current), repr(current.args)]
+        parts += (
+            [repr(value) for value in vars(current).values()]
+            if hasattr(current, "__dict__")
+            else []
+        )
+        parts += getattr(current, "__notes__", [])
+        todo += [current.__cause__, current.__context__]
+    return "\n".join(parts)
+
+
+@KEYS
+async def test_realtime_handshake_rejection_echoing_the_key_leaks_it_nowhere(key: str) -> None:
+    async with open_rejecting_websocket_server(401) as url:
+        model = OpenAISTTModel("gpt-live-transcribe", ClientConfig(base_url=url, api_key=key))
+        with pytest.raises(trio_stt.STTWebsocketConnectionError) as info:
+            async with model.create_session(StreamedAudioInput()):
+                pass
+    assert "401" in str(info.value)
+    assert key not in chain_text(info.value)
+
+
+@KEYS
+async def test_a_recoverable_error_event_quoting_the_key_hides_it(key: str) -> None:
+    faults = RealtimeFaults(error_after_appends=(1, "invalid_value", f"bad value near {key}"))
+    async with open_fake_server(["hi"], faults=faults) as server:
+        audio = StreamedAudioInput()
+        events = []
+        async with (
+            server.model(api_key=key).create_session(audio) as session,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(feed, audio, speech_like(0.5))
+            async for event in session.events():
+                events.append(event)
+    errors = [e for e in events if isinstance(e, trio_stt.ServerError)]
+    assert errors and "bad value near" in errors[0].message
+    assert key not in repr(events) and key not in str(events)
+
+
+@KEYS
+async def test_a_fatal_error_event_quoting_the_key_hides_it(key: str) -> None:
+    faults = RealtimeFaults(error_after_appends=(1, "invalid_api_key", f"Incorrect key {key}"))
+    async with open_fake_server(["hi"], faults=faults) as server:
+        audio = StreamedAudioInput()
+        with pytest.raises(trio_stt.RealtimeServerError) as info:
+            async with (
+                server.model(api_key=key).create_session(audio) as session,
+                trio.open_nursery() as nursery,
+            ):
+                nursery.start_soon(feed, audio, speech_like(0.5))
+                async for _ in session.transcribe_turns():
+                    pass
+    assert info.value.code == "invalid_api_key"
+    assert key not in chain_text(info.value)
+
+
+@KEYS
+async def test_a_rest_401_quoting_the_key_hides_it(key: str) -> None:
+    async with open_fake_server() as server:
+        server.rest_faults.append(
+            RestFault(401, "invalid_api_key", f"Incorrect API key provided: {key}")
+        )
+        async with server.model("whisper-1", api_key=key, max_retries=0) as model:
+            with pytest.raises(trio_stt.AuthenticationError) as info:
+                await model.transcribe(AUDIO)
+    assert "Incorrect API key provided" in str(info.value)
+    assert key not in chain_text(info.value)
 
 
 # ------------------------------------------------------------------ whole-exchange timeouts

@@ -152,6 +152,7 @@ from ._results import (
 from ._results import (
     TranscriptTextSegment as TranscriptTextSegment,
 )
+from ._secrets import RedactedException as RedactedException
 from ._session import (
     OpenAISTTTranscriptionSession as OpenAISTTTranscriptionSession,
 )
@@ -243,4 +244,5 @@ __all__ = [
     "RequestTooLargeError",
     "RateLimitError",
     "InternalServerError",
+    "RedactedException",
 ]

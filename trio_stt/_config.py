@@ -19,11 +19,13 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._errors import ConfigurationError
+from ._secrets import Redactor, secret_values
 
 __all__ = ["DEFAULT_BASE_URL", "ClientConfig"]
 
@@ -110,6 +112,23 @@ class ClientConfig:
                         f"refusing to send the API key in cleartext ({parts.scheme}://) to "
                         f"{parts.hostname}; use https/wss or pass allow_insecure=True"
                     )
+
+    def __repr__(self) -> str:
+        shown = []
+        for item in fields(self):
+            if item.name == "api_key":
+                continue
+            value = getattr(self, item.name)
+            if item.name in ("extra_headers", "extra_query"):
+                secrets = secret_values(None, value, {})
+                value = {k: "[redacted]" if v in secrets else v for k, v in value.items()}
+            shown.append(f"{item.name}={value!r}")
+        return f"ClientConfig({', '.join(shown)})"
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        """Masks this configuration's secrets in text and exceptions (see docs/security.md)."""
+        return Redactor(secret_values(self.api_key, self.extra_headers, self.extra_query))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ClientConfig:

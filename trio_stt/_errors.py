@@ -32,8 +32,9 @@ Transport exceptions (httpx2, trio-websocket, OSError) never escape: they are ma
 boundary each and chained with ``from`` so that the original stays on ``__cause__``.
 
 No message built here ever contains the API key: the key lives only in the configuration
-object, whose repr hides it, and server messages that echo a key prefix are passed through
-:func:`redact_secrets` first.
+object, whose repr hides it; server messages that echo a key prefix are passed through
+:func:`redact_secrets` first; and every exception leaving a public call has the configured
+secrets masked along its whole chain (``trio_stt._secrets``, docs/security.md).
 """
 
 from __future__ import annotations
@@ -75,12 +76,12 @@ __all__ = [
 
 # OpenAI keys (sk-..., sk-proj-...), ephemeral secrets (ek_...) and bearer tokens. Servers
 # echo a masked prefix of a bad key in 401 messages; we mask whatever survives of it.
-_SECRET_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*.]{4,}|ek_[A-Za-z0-9_\-]{4,})")
+KEY_SHAPE = re.compile(r"\b(sk-[A-Za-z0-9_\-*.]{4,}|ek_[A-Za-z0-9_\-]{4,})")
 
 
 def redact_secrets(text: str) -> str:
     """Return *text* with anything shaped like an OpenAI key replaced by ``[redacted]``."""
-    return _SECRET_PATTERN.sub("[redacted]", text)
+    return KEY_SHAPE.sub("[redacted]", text)
 
 
 def exception_leaves(exc: BaseException) -> list[BaseException]:

@@ -28,6 +28,7 @@ from ._results import (
     TranscriptTextDelta,
     TranscriptTextDone,
 )
+from ._secrets import Redactor
 from ._session import OpenAISTTTranscriptionSession, SessionOptions
 from ._settings import STTModelSettings
 from ._streamed_input import StreamedAudioInput
@@ -58,8 +59,11 @@ class TranscriptionStream:
     abandon mid-way: leaving the ``async with`` closes the HTTP response.
     """
 
-    def __init__(self, lines: AsyncIterator[str], request_id: str | None) -> None:
+    def __init__(
+        self, lines: AsyncIterator[str], request_id: str | None, redactor: Redactor
+    ) -> None:
         self._lines = lines
+        self._redactor = redactor
         self._decoder = SSEDecoder()
         self._ended = False
         self.request_id = request_id
@@ -73,6 +77,10 @@ class TranscriptionStream:
         return self
 
     async def __anext__(self) -> TranscriptStreamEvent:
+        with self._redactor.guard():
+            return await self._next()
+
+    async def _next(self) -> TranscriptStreamEvent:
         await trio.lowlevel.checkpoint()
         while not self._ended:
             try:
@@ -190,9 +198,14 @@ class OpenAISTTModel(AsyncClosing):
             known_speaker_references=known_speaker_references,
         )
         options = TracingOptions(trace_include_sensitive_data, trace_include_sensitive_audio_data)
-        with transcription_span(
-            self.model, _model_config(settings, response_format=request.response_format), options
-        ) as span:
+        with (
+            transcription_span(
+                self.model,
+                _model_config(settings, response_format=request.response_format),
+                options,
+            ) as span,
+            self.config.redactor.guard(),
+        ):
             if isinstance(file, AudioInput):
                 span.set_input_audio(file.to_base64())
             result = await self._http.post(
@@ -240,13 +253,17 @@ class OpenAISTTModel(AsyncClosing):
     async def _open_stream(
         self, request: TranscriptionRequest, settings: STTModelSettings, options: TracingOptions
     ) -> AsyncIterator[TranscriptionStream]:
-        with transcription_span(self.model, _model_config(settings, stream=True), options) as span:
+        redactor = self.config.redactor
+        with (
+            transcription_span(self.model, _model_config(settings, stream=True), options) as span,
+            redactor.guard(),
+        ):
             async with self._http.stream_lines(
                 self.config.rest_url("audio/transcriptions"),
                 content=request.body,
                 headers=self._headers(request),
             ) as (result, lines):
-                stream = TranscriptionStream(lines, result.request_id)
+                stream = TranscriptionStream(lines, result.request_id, redactor)
                 yield stream
             span.finish(stream.text)
 

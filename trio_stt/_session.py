@@ -60,6 +60,7 @@ from ._protocol import (
     Turn,
     handshake_headers,
 )
+from ._secrets import masking_logs
 from ._session_options import SessionOptions, SessionStatistics
 from ._settings import STTModelSettings
 from ._streamed_input import AudioRequest, InputReader, StreamedAudioInput
@@ -133,8 +134,11 @@ class OpenAISTTTranscriptionSession:
         self._settings = settings
         self._tracing = tracing
         self._options = options
+        self._redactor = config.redactor
         self._core = RealtimeConnection(
-            dialect=options.dialect, max_message_bytes=options.max_message_bytes
+            dialect=options.dialect,
+            max_message_bytes=options.max_message_bytes,
+            redact=self._redactor.text,
         )
         self._stats = SessionStatistics()
         self._events_tx, self._events_rx = trio.open_memory_channel[RealtimeEvent](
@@ -228,22 +232,23 @@ class OpenAISTTTranscriptionSession:
         headers = self._config.websocket_headers() + handshake_headers(opts.dialect)
         connector = opts.connector or open_websocket
         try:
-            async with connector(
-                self._config.websocket_url,
-                headers,
-                max_message_bytes=opts.max_message_bytes,
-                connect_timeout=opts.connect_timeout,
-            ) as transport:
-                await self._configure(transport)
-                async with open_supervised_nursery(choose_session_failure) as nursery:
-                    nursery.start_soon(self._receive, transport)
-                    nursery.start_soon(self._send, transport, audio_rx)
-                    yield self
+            with self._redactor.guard(), masking_logs("trio-websocket", self._redactor):
+                async with connector(
+                    self._config.websocket_url,
+                    headers,
+                    max_message_bytes=opts.max_message_bytes,
+                    connect_timeout=opts.connect_timeout,
+                ) as transport:
+                    await self._configure(transport)
+                    async with open_supervised_nursery(choose_session_failure) as nursery:
+                        nursery.start_soon(self._receive, transport)
+                        nursery.start_soon(self._send, transport, audio_rx)
+                        yield self
+                        if self._core.state is not ClientState.DONE:
+                            nursery.cancel_scope.cancel()  # you left early: turns in flight go
                     if self._core.state is not ClientState.DONE:
-                        nursery.cancel_scope.cancel()  # you left early: turns in flight go
-                if self._core.state is not ClientState.DONE:
-                    with trio.move_on_after(opts.close_timeout):
-                        await transport.aclose(1000)
+                        with trio.move_on_after(opts.close_timeout):
+                            await transport.aclose(1000)
         finally:
             self._core.connection_closed()
             while True:  # requests nobody will send now: wake their callers, then close

@@ -186,12 +186,16 @@ def choose_failure(failures: Sequence[BaseException]) -> BaseException:
     exc = failures[0]
     if isinstance(exc, STTWebsocketConnectionError):
         return exc
+    if isinstance(exc, trio_websocket.HandshakeError):  # a rejection, read by the reader task
+        return _handshake_error(exc)
     error = STTWebsocketConnectionError(f"connection failed: {type(exc).__name__}")
     error.__cause__ = exc
     return error
 
 
 def _handshake_error(exc: trio_websocket.HandshakeError) -> STTWebsocketConnectionError:
+    """Our error for a failed handshake. Never chained to *exc*: a rejection carries the
+    server's headers and body, which may quote the credentials we sent."""
     if isinstance(exc, trio_websocket.ConnectionRejected):
         body = redact_secrets((exc.body or b"").decode("utf-8", "replace"))[:200]
         hint = " (check the API key)" if exc.status_code in (401, 403) else ""
@@ -261,7 +265,7 @@ async def open_websocket(
                 )
             except trio_websocket.HandshakeError as exc:
                 await trio.aclose_forcefully(stream.inner)
-                raise _handshake_error(exc) from exc
+                raise _handshake_error(exc) from None
             except BaseException:
                 await trio.aclose_forcefully(stream.inner)
                 raise

@@ -120,6 +120,8 @@ class RealtimeConnection:
     Args:
         dialect: ``"ga"`` (OpenAI today) or ``"beta"`` (older compatible servers).
         max_message_bytes: received messages larger than this are a protocol error.
+        redact: applied to what servers say in error events (``message``, ``code``, ...),
+            to mask secrets they echo; the shell passes its configuration's redactor.
     """
 
     def __init__(
@@ -127,8 +129,10 @@ class RealtimeConnection:
         *,
         dialect: Dialect = "ga",
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.dialect: Dialect = dialect
+        self._redact = redact
         self.max_message_bytes = max_message_bytes
         self.state = ClientState.AWAITING_CREATED
         self.session: Mapping[str, Any] = {}
@@ -481,13 +485,19 @@ class RealtimeConnection:
     def _on_failed(self, f: Fields, event_id: str | None) -> RealtimeEvent:
         item_id = f.text("item_id")
         error = f.optional_object("error") or Fields({}, f.context, "error", f.error)
-        message = error.optional_text("message") or "transcription failed"
+        message = self._said(error, "message") or "transcription failed"
         item = self._item(item_id)
         item.text, item.finished, item.failed, item.error = "", True, True, message
         return TranscriptionFailed(
-            item_id, error.optional_text("code"), message, error.optional_text("type"),
+            item_id, self._said(error, "code"), message, self._said(error, "type"),
             event_id=event_id,
         )  # fmt: skip
+
+    def _said(self, error: Fields, key: str) -> str | None:
+        """What a server said in an error, with the configured secrets masked: servers
+        quote what they were sent, API keys included."""
+        text = error.optional_text(key)
+        return self._redact(text) if text is not None and self._redact is not None else text
 
     def _on_error(self, f: Fields, event_id: str | None) -> RealtimeEvent:
         bare = f.obj.get("error")
@@ -495,7 +505,7 @@ class RealtimeConnection:
             error = Fields({"message": bare, "code": f.optional_text("code")}, f.context)
         else:
             error = f.optional_object("error") or Fields({}, f.context, "error", f.error)
-        code = error.optional_text("code")
+        code = self._said(error, "code")
         client_event_id = error.optional_text("event_id")
         caused_by = self._sent.pop(client_event_id, None) if client_event_id else None
         rejected_setup = self.state is ClientState.CONFIGURING and (
@@ -512,10 +522,10 @@ class RealtimeConnection:
             if client_event_id == self._barrier and not fatal:
                 self._vad_settled()  # refused, but answered in order all the same
         event = ServerError(
-            error.optional_text("message") or "unknown server error",
+            self._said(error, "message") or "unknown server error",
             code,
-            error.optional_text("type"),
-            error.optional_text("param"),
+            self._said(error, "type"),
+            self._said(error, "param"),
             client_event_id,
             fatal,
             "session.update" if rejected_setup else caused_by,
