@@ -329,7 +329,7 @@ def parse_sse_data(data: str) -> TranscriptStreamEvent | None:
         message, code, etype, param = parse_error_body(data)
         raise APIStatusError(message, status_code=200, code=code, type=etype, param=param)
     kind = obj.get("type") if isinstance(obj, Mapping) else None
-    if kind not in _STREAM_EVENTS:
+    if not isinstance(kind, str) or kind not in _STREAM_EVENTS:
         return None  # a kind this version does not know
     fields = Fields.root(obj, f"transcription stream event {kind!r}")
     if kind == "transcript.text.delta":
