@@ -473,6 +473,16 @@ def test_client_and_server_roles_round_trip() -> None:
     assert isinstance(error, ServerError) and error.code == "input_audio_buffer_commit_empty"
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999"])
+def test_server_role_refuses_non_finite_numbers_anywhere(number: str) -> None:
+    update = (
+        '{"type":"session.update","session":{"type":"transcription","audio":{"input":'
+        '{"turn_detection":{"type":"server_vad","silence_duration_ms":' + number + "}}}}}"
+    )
+    with pytest.raises(RemoteProtocolError, match="non-finite"):
+        RealtimeServerConnection().receive(update)
+
+
 def test_server_role_reports_malformed_updates() -> None:
     server = RealtimeServerConnection()
     missing = server.receive('{"type":"session.update","session":{"audio":{}}}')

@@ -33,10 +33,34 @@ MAX_EXACT_INT = 2**53
 """Counts above this cannot round-trip through a float; no honest server sends them."""
 
 
-def load_json(text: str, what: str, error: type[RemoteProtocolError] = RemoteProtocolError) -> Any:
-    """Parse *text*; malformed or absurdly nested input is *error*, saying what *what* was."""
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite number {text[:20]}")
+    return value
+
+
+_finite_decoder = json.JSONDecoder(parse_float=_finite_float, parse_constant=_refuse_constant)
+
+
+def load_json(
+    text: str,
+    what: str,
+    error: type[RemoteProtocolError] = RemoteProtocolError,
+    *,
+    finite: bool = False,
+) -> Any:
+    """Parse *text*; malformed or absurdly nested input is *error*, saying what *what* was.
+
+    With *finite*, ``NaN``, ``Infinity`` and ``1e999`` anywhere are malformed too: for the
+    server role, whose configuration code reads numbers without going through :class:`Fields`.
+    """
     try:
-        return json.loads(text)
+        return _finite_decoder.decode(text) if finite else json.loads(text)
     except (ValueError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise error(f"{what} is not valid JSON ({reason}); it begins {text[:80]!r}") from None

@@ -98,7 +98,7 @@ class RealtimeServerConnection:
             raise RemoteProtocolError("binary frames are not part of the protocol")
         if len(message) > self.max_message_bytes:
             raise RemoteProtocolError("client message exceeds the size limit")
-        obj = load_json(message, "client message")
+        obj = load_json(message, "client message", finite=True)
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             raise RemoteProtocolError("client message is not an event object")
         kind = obj["type"]
