@@ -37,6 +37,18 @@ def test_key_absent_from_public_reprs() -> None:
     assert "sk-proj" not in repr(config)
 
 
+def test_credential_headers_and_query_values_are_masked_in_the_config_repr() -> None:
+    config = ClientConfig(
+        base_url="http://127.0.0.1:9/v1",
+        extra_headers={"Authorization": "Bearer gateway-token-123456", "X-Trace-Id": "abc"},
+        extra_query={"api-key": "azure-key-987654", "api-version": "2025-04-01"},
+    )
+    shown = repr(config)
+    assert "gateway-token-123456" not in shown and "azure-key-987654" not in shown
+    assert "'X-Trace-Id': 'abc'" in shown and "'api-version': '2025-04-01'" in shown
+    assert config.redactor.text("echo gateway-token-123456") == "echo [redacted]"
+
+
 def test_key_absent_from_exceptions_raised_by_config() -> None:
     for kwargs in (
         {"api_key": SECRET, "base_url": "http://remote.example.com/v1"},
