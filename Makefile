@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench samples clean
+.PHONY: demo test lint typecheck pytest docs bench bench-compare samples clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,9 +39,22 @@ test: lint typecheck pytest docs
 bench: $(STAMP)
 	$(BIN)/python bench/realtime_cpu.py --streams 1,10,100,500 --seconds 4 --flat-out-seconds 30
 
+# The reference is a benchmark dependency only: it gets a venv of its own, never ours.
+REFERENCE := .venv-reference
+$(REFERENCE)/.installed:
+	@echo "Installing the reference, openai-agents 0.24 with its voice extra, into $(REFERENCE)"
+	@echo "(about a minute)..."
+	test -x $(REFERENCE)/bin/python || $(PYTHON) -m venv $(REFERENCE)
+	$(REFERENCE)/bin/python -m pip install --quiet 'openai-agents[voice]==0.24.0' 'websockets>=14'
+	touch $@
+
+# trio-stt against the Agents SDK's asyncio session, side by side, in one run (about 20 min).
+bench-compare: $(STAMP) $(REFERENCE)/.installed
+	$(BIN)/python bench/compare.py --reference-python $(REFERENCE)/bin/python
+
 # Regenerate trio_stt/samples/ (needs Debian's flite: apt-get install flite).
 samples: $(STAMP)
 	$(BIN)/python scripts/make_samples.py
 
 clean:
-	rm -rf $(VENV) .site .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(REFERENCE) .site .mypy_cache .pytest_cache .ruff_cache

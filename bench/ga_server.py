@@ -1,0 +1,157 @@
+"""A scripted GA realtime transcription server for the side-by-side benchmark.
+
+    python bench/ga_server.py          # prints ws://127.0.0.1:PORT, serves until killed
+
+It does no recognition: it counts the audio each connection appends and, for every second of
+it, commits an item and completes it at once with a transcript that is its own
+``time.monotonic()`` (system-wide on Linux, so a client in another process can compute the
+turn's latency). It answers ``session.update`` with the merged configuration, a commit with
+``committed`` + ``completed`` (or OpenAI's ``input_audio_buffer_commit_empty``), and a clear
+with ``cleared``: enough for both the Agents SDK's session and trio-stt's.
+
+asyncio and the ``websockets`` package, the fastest stack on offer, so that at 500 streams
+the server is not the bottleneck. A connection to the path ``/stats`` receives one JSON
+message with the server's CPU seconds, event-loop lag and counters since the last ``/stats``,
+then is closed; the harness reads it after each cell to show the server kept up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import json
+import resource
+import time
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, serve
+
+BYTES_PER_SECOND = 48_000  # 24 kHz PCM16 mono
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.cpu0 = usage.ru_utime + usage.ru_stime
+        self.wall0 = time.monotonic()
+        self.messages = 0
+        self.appends = 0
+        self.audio_bytes = 0
+        self.turns = 0
+        self.connections = 0
+        self.lags: list[float] = []
+
+    def snapshot(self) -> dict[str, Any]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        lags = sorted(self.lags) or [0.0]
+        result = {
+            "cpu_s": usage.ru_utime + usage.ru_stime - self.cpu0,
+            "wall_s": time.monotonic() - self.wall0,
+            "messages": self.messages,
+            "appends": self.appends,
+            "audio_s": self.audio_bytes / BYTES_PER_SECOND,
+            "turns": self.turns,
+            "connections": self.connections,
+            "lag_p99_ms": 1000 * lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+            "lag_max_ms": 1000 * lags[-1],
+        }
+        self.reset()
+        return result
+
+
+STATS = Stats()
+
+
+async def measure_lag(period: float = 0.01) -> None:
+    """How late the loop wakes a sleeper: the server's own queueing delay."""
+    while True:
+        start = time.monotonic()
+        await asyncio.sleep(period)
+        STATS.lags.append(max(0.0, time.monotonic() - start - period))
+
+
+def _event(kind: str, counter: list[int], **fields: Any) -> str:
+    counter[0] += 1
+    return json.dumps({"type": kind, "event_id": f"event_{counter[0]}", **fields})
+
+
+def _merge(config: dict[str, Any], update: dict[str, Any]) -> None:
+    """``session.update`` patches: nested objects merge, other values replace."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _merge(config[key], value)
+        else:
+            config[key] = value
+
+
+async def transcription(ws: ServerConnection) -> None:
+    if ws.request is not None and ws.request.path.startswith("/stats"):
+        await ws.send(json.dumps(STATS.snapshot()))
+        return
+    STATS.connections += 1
+    counter = [0]
+    config: dict[str, Any] = {"type": "transcription", "audio": {"input": {}}}
+    buffered = 0
+    items = 0
+    previous: str | None = None
+
+    async def turn() -> None:
+        nonlocal items, previous
+        items += 1
+        item_id = f"item_{items}"
+        await ws.send(_event("input_audio_buffer.committed", counter, item_id=item_id,
+                             previous_item_id=previous))  # fmt: skip
+        previous = item_id
+        STATS.turns += 1
+        await ws.send(
+            _event("conversation.item.input_audio_transcription.completed", counter,
+                   item_id=item_id, content_index=0, transcript=f"{time.monotonic():.6f}",
+                   usage={"type": "duration", "seconds": 1})
+        )  # fmt: skip
+
+    await ws.send(_event("session.created", counter, session=config))
+    async for message in ws:
+        STATS.messages += 1
+        if '"input_audio_buffer.append"' in message:  # the hot path: no JSON parse
+            start = message.index('"audio"')
+            start = message.index('"', start + 7) + 1
+            end = message.index('"', start)
+            size = len(binascii.a2b_base64(message[start:end]))
+            STATS.appends += 1
+            STATS.audio_bytes += size
+            buffered += size
+            while buffered >= BYTES_PER_SECOND:  # the "VAD": a turn per second of audio
+                buffered -= BYTES_PER_SECOND
+                await turn()
+            continue
+        event = json.loads(message)
+        kind = event.get("type")
+        if kind == "session.update":
+            _merge(config, event.get("session") or {})
+            await ws.send(_event("session.updated", counter, session=config))
+        elif kind == "input_audio_buffer.commit" and buffered:
+            buffered = 0
+            await turn()
+        elif kind == "input_audio_buffer.commit":
+            error = {"type": "invalid_request_error", "code": "input_audio_buffer_commit_empty",
+                     "message": "buffer too small", "event_id": event.get("event_id")}  # fmt: skip
+            await ws.send(_event("error", counter, error=error))
+        elif kind == "input_audio_buffer.clear":
+            buffered = 0
+            await ws.send(_event("input_audio_buffer.cleared", counter))
+
+
+async def main() -> None:
+    lag = asyncio.create_task(measure_lag())
+    async with serve(transcription, "127.0.0.1", 0, max_size=None, compression=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        print(f"ws://127.0.0.1:{port}", flush=True)
+        await asyncio.Future()
+    lag.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
