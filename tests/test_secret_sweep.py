@@ -23,7 +23,13 @@ from trio_stt import AudioInput, ClientConfig, OpenAISTTModel, StreamedAudioInpu
 from trio_stt.testing import RealtimeFaults, RestFault, open_fake_server, speech_like
 
 from .helpers import feed
-from .hostile import RawRequest, answer, open_raw_http_server, open_rejecting_websocket_server
+from .hostile import (
+    RawRequest,
+    Responder,
+    answer,
+    open_raw_http_server,
+    open_rejecting_websocket_server,
+)
 from .test_hostile import GATEWAY_KEY, SK_KEY, chain_text, sse, trickle
 
 AUDIO = AudioInput(np.zeros(2400, np.int16))
@@ -68,46 +74,38 @@ async def _session(model: OpenAISTTModel) -> tuple[BaseException | None, list[An
 # ----------------------------------------------------------------- REST
 
 
-async def rest_401(key: str, auth: dict[str, Any]) -> tuple[BaseException | None, list[Any]]:
-    async with open_fake_server() as server:
-        server.rest_faults.append(RestFault(401, "invalid_api_key", f"Incorrect key: {key}"))
-        async with server.model("whisper-1", max_retries=0, **auth) as model:
-            return await _raised(lambda: model.transcribe(AUDIO)), []
+def _faulted(fault: RestFault, times: int) -> Scenario:
+    """Transcribe against the fake server, which fails *times* times with *fault*."""
+
+    async def scenario(key: str, auth: dict[str, Any]) -> tuple[BaseException | None, list[Any]]:
+        async with open_fake_server() as server:
+            server.rest_faults.extend([fault] * times)
+            async with server.model("whisper-1", max_retries=times - 1, **auth) as model:
+                return await _raised(lambda: model.transcribe(AUDIO)), []
+
+    return scenario
 
 
-async def rest_500_retried(
-    key: str, auth: dict[str, Any]
-) -> tuple[BaseException | None, list[Any]]:
-    async with open_fake_server() as server:
-        for _ in range(2):
-            server.rest_faults.append(RestFault(500, "server_error", f"crashed on {key}"))
-        async with server.model("whisper-1", max_retries=1, **auth) as model:
-            return await _raised(lambda: model.transcribe(AUDIO)), []
+def _raw(respond: Responder, **config: Any) -> Scenario:
+    """Transcribe against a raw server answering with *respond*."""
+
+    async def scenario(key: str, auth: dict[str, Any]) -> tuple[BaseException | None, list[Any]]:
+        async with open_raw_http_server(respond) as url:
+            settings = ClientConfig(base_url=url, max_retries=0, **config, **auth)
+            async with OpenAISTTModel("whisper-1", settings) as model:
+                return await _raised(lambda: model.transcribe(AUDIO)), []
+
+    return scenario
 
 
-async def rest_malformed_body(
-    key: str, auth: dict[str, Any]
-) -> tuple[BaseException | None, list[Any]]:
-    async with open_raw_http_server(echo_everything()) as url:
-        async with OpenAISTTModel("whisper-1", ClientConfig(base_url=url, **auth)) as model:
-            return await _raised(lambda: model.transcribe(AUDIO)), []
-
-
-async def rest_malformed_field(
-    key: str, auth: dict[str, Any]
-) -> tuple[BaseException | None, list[Any]]:
-    body = f'{{"text":"hi","language":["{key}"]}}'.encode()
-    async with open_raw_http_server(answer(body)) as url:
-        async with OpenAISTTModel("whisper-1", ClientConfig(base_url=url, **auth)) as model:
-            return await _raised(lambda: model.transcribe(AUDIO)), []
-
-
-async def rest_timeout(key: str, auth: dict[str, Any]) -> tuple[BaseException | None, list[Any]]:
-    body = f'{{"text":"{key}"}}'.encode()
-    async with open_raw_http_server(trickle(body)) as url:  # type: ignore[arg-type]
-        config = ClientConfig(base_url=url, timeout=1.0, max_retries=0, **auth)
-        async with OpenAISTTModel("whisper-1", config) as model:
-            return await _raised(lambda: model.transcribe(AUDIO)), []
+def rest_scenarios(key: str) -> dict[str, Scenario]:
+    return {
+        "rest 401": _faulted(RestFault(401, "invalid_api_key", f"Incorrect key: {key}"), 1),
+        "rest 500 retried": _faulted(RestFault(500, "server_error", f"crashed on {key}"), 2),
+        "rest malformed body": _raw(echo_everything()),
+        "rest malformed field": _raw(answer(f'{{"text":"hi","language":["{key}"]}}'.encode())),
+        "rest timeout": _raw(trickle(f'{{"text":"{key}"}}'.encode()), timeout=1.0),  # type: ignore[arg-type]
+    }
 
 
 async def sse_error_event(key: str, auth: dict[str, Any]) -> tuple[BaseException | None, list[Any]]:
@@ -160,16 +158,11 @@ def realtime_scenarios(key: str) -> dict[str, Scenario]:
     }
 
 
-REST: dict[str, Scenario] = {
-    "rest 401": rest_401,
-    "rest 500 retried": rest_500_retried,
-    "rest malformed body": rest_malformed_body,
-    "rest malformed field": rest_malformed_field,
-    "rest timeout": rest_timeout,
+OTHER: dict[str, Scenario] = {
     "sse error event": sse_error_event,
     "handshake rejected": handshake_rejected,
 }
-PATHS = [*REST, *realtime_scenarios("")]
+PATHS = [*rest_scenarios(""), *OTHER, *realtime_scenarios("")]
 QUIET = {"rest timeout", "rest malformed field", "malformed field"}  # errors that quote nothing
 
 
@@ -196,7 +189,7 @@ async def test_the_key_appears_nowhere(
     auth: dict[str, Any] = (
         {"api_key": key} if where == "api_key" else {"extra_headers": {"api-key": key}}
     )
-    scenario = {**REST, **realtime_scenarios(key)}[path]
+    scenario = {**rest_scenarios(key), **OTHER, **realtime_scenarios(key)}[path]
     error, events = await scenario(key, auth)
     if path != "recoverable error event":
         assert error is not None, "every path but a recoverable error ends in an error"
