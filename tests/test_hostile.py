@@ -273,9 +273,15 @@ async def test_breaking_out_of_an_endless_stream_closes_it(
 async def test_an_endless_stream_is_cut_off_at_the_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    responder, _ = endless_sse()
-    async with open_raw_http_server(responder) as url:  # type: ignore[arg-type]
-        async with model_for(url, "gpt-4o-transcribe", timeout=3.0) as model:
+    endless, _ = endless_sse()
+    requests: list[RawRequest] = []
+
+    async def responder(stream: trio.SocketStream, request: RawRequest) -> None:
+        requests.append(request)
+        await endless(stream, request)  # type: ignore[operator]
+
+    async with open_raw_http_server(responder) as url:
+        async with model_for(url, "gpt-4o-transcribe", timeout=3.0, max_retries=2) as model:
             start = trio.current_time()
             with pytest.raises(APITimeoutError):
                 async with model.stream_transcription(AUDIO) as stream:
@@ -283,3 +289,4 @@ async def test_an_endless_stream_is_cut_off_at_the_timeout(
                         pass
             assert 3.0 <= trio.current_time() - start < 3.5
             assert stream.text.startswith("la la la la la la ")
+    assert len(requests) == 1, "a stream that has started is never retried"

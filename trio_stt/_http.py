@@ -19,10 +19,11 @@ import email.utils
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import httpx2
 import trio
@@ -141,8 +142,7 @@ class HTTPSession:
         if client is None or not self._owned:
             await trio.lowlevel.checkpoint()
             return
-        with trio.CancelScope(shield=True), trio.move_on_after(5):
-            await client.aclose()
+        await _close_shielded(client)
 
     async def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> HTTPResult:
         """POST with retries; returns a 2xx result or raises the mapped error."""
@@ -177,69 +177,73 @@ class HTTPSession:
             # never trip them.
             deadline = trio.current_time() + self._config.timeout
             request = client.build_request("POST", url, content=content, headers=dict(headers))
-            failure: APIConnectionError | None = None
-            response: httpx2.Response | None = None
-            with trio.move_on_at(deadline):
-                try:
-                    with _map_transport_errors():
-                        response = await client.send(request, stream=True)
-                except APIConnectionError as exc:
-                    failure = exc
-            if response is None:
-                failure = failure or self._timed_out()
-            elif response.status_code < 400 and stream:
-                result = HTTPResult(response.status_code, dict(response.headers), "")
-                try:
-                    # Raw bytes, one generator deep: httpx2's aiter_lines nests four async
-                    # generators, and closing the outer one leaves the inner ones to the
-                    # garbage collector when a stream is abandoned.
-                    if response.is_stream_consumed:  # in-memory transports
-                        yield result, _LineReader(None, body=response.content)
-                        return
-                    _close_core_stream_on_aclose(response)
-                    raw = response.aiter_raw()
-                    try:
-                        yield result, _LineReader(raw, deadline, self._timed_out)
-                    finally:
-                        with trio.CancelScope(shield=True), trio.move_on_after(5):
-                            await raw.aclose()
-                    return
-                finally:
-                    with trio.CancelScope(shield=True), trio.move_on_after(5):
-                        await response.aclose()
+            failure: APIConnectionError | None = None  # APITimeoutError included
+            body: bytes | None = None
+            try:
+                send = partial(client.send, request, stream=True)
+                response = await _within(deadline, self._timed_out, send)
+            except APIConnectionError as exc:
+                failure = exc
             else:
-                body: str | None = None
                 try:
-                    with trio.move_on_at(deadline):
+                    if response.status_code < 400 and stream:
+                        result = HTTPResult(response.status_code, dict(response.headers), "")
+                        # Raw bytes, one generator deep: httpx2's aiter_lines nests four async
+                        # generators, and closing the outer one leaves the inner ones to the
+                        # garbage collector when a stream is abandoned. Failures once the
+                        # stream is yours are raised, never retried.
+                        if response.is_stream_consumed:  # in-memory transports
+                            yield result, _LineReader(None, body=response.content)
+                            return
+                        _close_core_stream_on_aclose(response)
+                        raw = response.aiter_raw()
                         try:
-                            with _map_transport_errors():
-                                body = (await response.aread()).decode("utf-8", errors="replace")
-                        except APIConnectionError as exc:
-                            failure = exc
-                finally:
-                    with trio.CancelScope(shield=True), trio.move_on_after(5):
-                        await response.aclose()
-                if body is not None:
-                    result = HTTPResult(response.status_code, dict(response.headers), body)
-                    if result.status_code < 400:
-                        yield result, _LineReader(None)
+                            yield result, _LineReader(raw, deadline, self._timed_out)
+                        finally:
+                            await _close_shielded(raw)  # noqa: ASYNC102 - shields itself, bounded
                         return
-                    error = _status_error(result)
-                    delay = (
-                        retry_delay(attempt, result.headers)
-                        if _should_retry(result, error)
-                        else None
-                    )
-                    if delay is None or attempt >= self._config.max_retries:
-                        raise error
-                else:
-                    failure = failure or self._timed_out()
+                    try:
+                        body = await _within(deadline, self._timed_out, response.aread)
+                    except APIConnectionError as exc:
+                        failure = exc
+                finally:
+                    await _close_shielded(response)  # noqa: ASYNC102 - shields itself, bounded
+            if body is not None:
+                text = body.decode("utf-8", errors="replace")
+                result = HTTPResult(response.status_code, dict(response.headers), text)
+                if result.status_code < 400:
+                    yield result, _LineReader(None)
+                    return
+                error = _status_error(result)
+                delay = (
+                    retry_delay(attempt, result.headers) if _should_retry(result, error) else None
+                )
+                if delay is None or attempt >= self._config.max_retries:
+                    raise error
             if failure is not None:
                 if attempt >= self._config.max_retries:
                     raise failure
                 delay = retry_delay(attempt)
             attempt += 1
             await trio.sleep(delay or 0)
+
+
+T = TypeVar("T")
+
+
+async def _within(
+    deadline: float, timed_out: Callable[[], APITimeoutError], call: Callable[[], Awaitable[T]]
+) -> T:
+    """*call*'s result, with transport errors mapped and *timed_out()* raised at *deadline*."""
+    with trio.move_on_at(deadline), _map_transport_errors():
+        return await call()
+    raise timed_out()
+
+
+async def _close_shielded(closable: Any) -> None:
+    """Close *closable* even when the caller is cancelled, giving it at most 5 s."""
+    with trio.CancelScope(shield=True), trio.move_on_after(5):
+        await closable.aclose()
 
 
 class _ClosingStream:
@@ -313,17 +317,14 @@ class _LineReader:
                     line, self._partial = self._partial, ""
                     return line
                 raise StopAsyncIteration
-            chunk: bytes | None = None
+            assert self._timed_out is not None
             try:
-                with trio.move_on_at(self._deadline), _map_transport_errors():
-                    chunk = await anext(self._chunks)
+                read = partial(anext, self._chunks)
+                chunk = await _within(self._deadline, self._timed_out, read)
             except StopAsyncIteration:
                 self._chunks = None
                 self._partial += self._decoder.decode(b"", final=True)
                 continue
-            if chunk is None:
-                assert self._timed_out is not None
-                raise self._timed_out()
             text = self._partial + self._decoder.decode(chunk)
             *lines, self._partial = text.replace("\r\n", "\n").split("\n")
             self._pending.extend(lines)

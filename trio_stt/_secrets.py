@@ -95,9 +95,6 @@ class Redactor:
     def text(self, text: str) -> str:
         return self._pattern.sub(MASK, text)
 
-    def optional(self, text: str | None) -> str | None:
-        return None if text is None else self._pattern.sub(MASK, text)
-
     def leaks(self, text: str) -> bool:
         return self._pattern.search(text) is not None
 
