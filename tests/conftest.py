@@ -34,6 +34,13 @@ def autojump_clock() -> trio.testing.MockClock:
 
 
 @pytest.fixture
+def exact_clock() -> trio.testing.MockClock:
+    """For tests with no sockets (the in-memory connector): the clock may jump the moment
+    everything is blocked."""
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+@pytest.fixture
 def span_exporter() -> Iterator[InMemorySpanExporter]:
     """Collects the spans finished during the test (OpenTelemetry SDK, in memory)."""
     _exporter.clear()

@@ -271,12 +271,6 @@ async def test_a_protocol_error_is_still_what_agents_sdk_code_catches() -> None:
 # ---------------------------------------------------------------- in memory, on an exact clock
 
 
-@pytest.fixture
-def exact_clock() -> trio.testing.MockClock:
-    """No sockets in these tests, so the clock may jump the moment everything is blocked."""
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 @pytest.mark.parametrize(
     ("faults", "awaited"),
     [

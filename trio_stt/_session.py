@@ -11,10 +11,10 @@ then runs two tasks beside your code, the way trio-websocket drives wsproto:
   session's one bounded event channel. Its receive runs under the inactivity deadline, armed
   only while the core says the server owes us something.
 * the **sender** is the only task that writes. It drains the :class:`StreamedAudioInput`
-  channel, where audio and your ``commit()``/``clear()`` requests stand in the order you
-  made them. When that channel closes it asks the core how to end the input, sends what the
-  core decides (now or once the server has answered), and after the last turn closes the
-  socket with 1000.
+  queue, where audio and your ``commit()``/``clear()`` requests stand in the order you
+  made them, sending audio by the append policy (``SessionOptions.min_append_ms``). When
+  the input ends it asks the core how to end it, sends what the core decides (now or once
+  the server has answered), and after the last turn closes the socket with 1000.
 
 Every fact about the protocol (the phase, what is outstanding, what to send at the end) is
 in the core; this module keeps none. Every transport rule (mapping errors, never tearing a
@@ -227,7 +227,7 @@ class OpenAISTTTranscriptionSession:
 
     @asynccontextmanager
     async def _run(self) -> AsyncIterator[OpenAISTTTranscriptionSession]:
-        audio_rx = self._input._take()
+        reader = self._input._take(self._options.append_policy())
         opts = self._options
         headers = self._config.websocket_headers() + handshake_headers(opts.dialect)
         connector = opts.connector or open_websocket
@@ -242,7 +242,7 @@ class OpenAISTTTranscriptionSession:
                     await self._configure(transport)
                     async with open_supervised_nursery(choose_session_failure) as nursery:
                         nursery.start_soon(self._receive, transport)
-                        nursery.start_soon(self._send, transport, audio_rx)
+                        nursery.start_soon(self._send, transport, reader)
                         yield self
                         if self._core.state is not ClientState.DONE:
                             nursery.cancel_scope.cancel()  # you left early: turns in flight go
@@ -251,14 +251,8 @@ class OpenAISTTTranscriptionSession:
                             await transport.aclose(1000)
         finally:
             self._core.connection_closed()
-            while True:  # requests nobody will send now: wake their callers, then close
-                try:
-                    item = audio_rx.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-                if isinstance(item, AudioRequest):
-                    item.done.set()
-            audio_rx.close()
+            for request in reader.close():  # nobody will send these now: wake their callers
+                request.done.set()
             self._events_tx.close()
             self._tracer.close()
 
@@ -341,13 +335,8 @@ class OpenAISTTTranscriptionSession:
             return f"the final transcripts after end of input ({n} outstanding)"
         return f"server events for {n} outstanding commit(s) or transcript(s)"
 
-    async def _send(
-        self,
-        transport: WebSocketTransport,
-        audio_rx: trio.MemoryReceiveChannel[tuple[bytes, float] | AudioRequest],
-    ) -> None:
+    async def _send(self, transport: WebSocketTransport, reader: InputReader) -> None:
         core, opts = self._core, self._options
-        reader = InputReader(audio_rx, int(opts.max_append_ms * 48))
         with trio.CancelScope() as stuck:
             while (item := await reader.next()) is not None:
                 if isinstance(item, AudioRequest):
