@@ -2,6 +2,7 @@
 
     python bench/profile_client.py ws://127.0.0.1:PORT --streams 500 --frame-ms 20
     .venv-reference/bin/python bench/profile_client.py --reference ws://... (same flags)
+    python bench/profile_client.py ... --top 30     # and the 30 costliest functions
 
 Runs trio_client.py (or reference_client.py) under cProfile against a running
 bench/ga_server.py, and prints each layer's share of the profiled self time, plus the
@@ -62,6 +63,11 @@ def main() -> None:
     reference = "--reference" in sys.argv
     if reference:
         sys.argv.remove("--reference")
+    top = 0
+    if "--top" in sys.argv:  # also list the N functions with the most self time
+        at = sys.argv.index("--top")
+        top = int(sys.argv[at + 1])
+        del sys.argv[at : at + 2]
     script = HERE / ("reference_client.py" if reference else "trio_client.py")
     pauses: list[float] = []
     started = [0.0]
@@ -94,6 +100,9 @@ def main() -> None:
     worst = max(pauses, default=0.0)
     print(f"  full collections: {len(pauses)} (2 are the harness's own), "
           f"longest pause {1000 * worst:.0f} ms")  # fmt: skip
+    if top:
+        print()
+        stats.sort_stats("tottime").print_stats(top)
 
 
 if __name__ == "__main__":
