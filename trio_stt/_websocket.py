@@ -40,6 +40,7 @@ import trio
 import trio_websocket
 from wsproto.frame_protocol import FrameProtocol
 
+from ._direct_stream import DirectSocketStream
 from ._errors import (
     RealtimeProtocolError,
     STTWebsocketConnectionError,
@@ -225,7 +226,7 @@ def _handshake_error(exc: trio_websocket.HandshakeError) -> STTWebsocketConnecti
 
 async def _open_stream(host: str, port: int, secure: bool) -> trio.abc.Stream:
     try:
-        tcp = await trio.open_tcp_stream(host, port)
+        tcp = DirectSocketStream(await trio.open_tcp_stream(host, port))
     except OSError as exc:
         raise STTWebsocketConnectionError(
             f"cannot connect to {host}:{port}: {exc.strerror or exc}"
