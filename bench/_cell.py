@@ -4,6 +4,11 @@ Imported by ``trio_client.py`` (trio-stt's venv) and ``reference_client.py`` (th
 SDK's venv), so it needs nothing but numpy and the standard library. Latencies go into
 ``array`` buffers rather than lists of floats, so that the harness adds no objects for either
 client's garbage collector to track.
+
+Every frame a client hands over is a fresh copy stamped in its first 12 bytes with the
+``time.monotonic()`` of the hand-over (float64) and the frame's size in bytes (uint32). The
+server reads the stamps back out of the appends, whatever the client's send policy did to
+the frames, and reports how long the audio waited between ``add_audio`` and the wire.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import gc
 import json
 import resource
+import struct
 import time
 from array import array
 from typing import Any
@@ -35,6 +41,16 @@ def frame(frame_ms: int) -> np.ndarray:
     t = np.arange(RATE * frame_ms // 1000) / RATE
     tone = 0.3 * np.sign(np.sin(2 * np.pi * 140 * t))
     return (tone * 32767).astype(np.int16)
+
+
+STAMP = struct.Struct("<dI")
+
+
+def stamped(chunk: np.ndarray) -> np.ndarray:
+    """A copy of *chunk* carrying its hand-over time and size, for the server to read back."""
+    copy = chunk.copy()
+    copy[: STAMP.size // 2] = np.frombuffer(STAMP.pack(time.monotonic(), chunk.nbytes), "<i2")
+    return copy
 
 
 def cpu_seconds() -> float:

@@ -37,6 +37,8 @@ COLUMNS = [  # key, heading, format
     ("idle_kb_per_session", "idle KB/session", "{:.1f}"),
     ("setup_cpu_ms", "setup CPU ms", "{:.2f}"),
     ("messages_per_stream_s", "msgs/stream s", "{:.1f}"),
+    ("send_delay_p50_ms", "send delay p50 ms", "{:.1f}"),
+    ("send_delay_p99_ms", "send delay p99 ms", "{:.1f}"),
     ("turns", "turns", "{:.0f}"),
     ("turns_expected", "expected", "{:.0f}"),
     ("server_cpu_share", "server CPU", "{:.0%}"),
@@ -62,6 +64,8 @@ def run_client(python: str, client: str, url: str, streams: int, frame_ms: int,
     server = trio.run(server_stats, url)
     result["messages_per_stream_s"] = server["messages"] / (streams * seconds)
     result["server_lag_p99_ms"] = server["lag_p99_ms"]
+    result["send_delay_p50_ms"] = server["send_delay_p50_ms"]
+    result["send_delay_p99_ms"] = server["send_delay_p99_ms"]
     result["server_cpu_share"] = server["cpu_s"] / server["wall_s"]
     return result
 

@@ -13,6 +13,10 @@ asyncio and the ``websockets`` package, the fastest stack on offer, so that at 5
 the server is not the bottleneck. A connection to the path ``/stats`` receives one JSON
 message with the server's CPU seconds, event-loop lag and counters since the last ``/stats``,
 then is closed; the harness reads it after each cell to show the server kept up.
+
+The clients stamp every frame they hand over (see ``_cell.stamped``); the server reads the
+stamps out of the appends it receives and reports the delay between hand-over and arrival,
+which is what a client's send policy adds to the audio's way to the recognizer.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import binascii
 import json
 import resource
 import time
+from array import array
 from typing import Any
 
+from _cell import STAMP
 from websockets.asyncio.server import ServerConnection, serve
 
 BYTES_PER_SECOND = 48_000  # 24 kHz PCM16 mono
@@ -43,10 +49,12 @@ class Stats:
         self.turns = 0
         self.connections = 0
         self.lags: list[float] = []
+        self.delays = array("d")
 
     def snapshot(self) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         lags = sorted(self.lags) or [0.0]
+        delays = sorted(self.delays) or [float("nan")]
         result = {
             "cpu_s": usage.ru_utime + usage.ru_stime - self.cpu0,
             "wall_s": time.monotonic() - self.wall0,
@@ -57,6 +65,8 @@ class Stats:
             "connections": self.connections,
             "lag_p99_ms": 1000 * lags[min(len(lags) - 1, int(len(lags) * 0.99))],
             "lag_max_ms": 1000 * lags[-1],
+            "send_delay_p50_ms": 1000 * delays[len(delays) // 2],
+            "send_delay_p99_ms": 1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))],
         }
         self.reset()
         return result
@@ -71,6 +81,31 @@ async def measure_lag(period: float = 0.01) -> None:
         start = time.monotonic()
         await asyncio.sleep(period)
         STATS.lags.append(max(0.0, time.monotonic() - start - period))
+
+
+class StampReader:
+    """Finds the frame stamps in one connection's audio, however it was split into appends."""
+
+    def __init__(self) -> None:
+        self.received = 0  # bytes of audio before the next append
+        self.next_frame = 0  # where the next stamped frame starts
+        self.frame_size = 0  # read from the first stamp; 0 = not yet, -1 = not stamped audio
+
+    def read(self, audio: bytes) -> None:
+        now, end = time.monotonic(), self.received + len(audio)
+        while self.frame_size >= 0 and self.next_frame + STAMP.size <= end:
+            at = self.next_frame - self.received
+            if at < 0 and not self.frame_size:  # the first stamp was split: give up
+                self.frame_size = -1
+            elif at >= 0:  # a stamp split across two appends is skipped
+                stamp, size = STAMP.unpack_from(audio, at)
+                if not (0 < size < 10_000_000 and -1 < now - stamp < 60):
+                    self.frame_size = -1
+                    break
+                self.frame_size = size
+                STATS.delays.append(now - stamp)
+            self.next_frame += self.frame_size
+        self.received = end
 
 
 def _event(kind: str, counter: list[int], **fields: Any) -> str:
@@ -97,6 +132,7 @@ async def transcription(ws: ServerConnection) -> None:
     buffered = 0
     items = 0
     previous: str | None = None
+    stamps = StampReader()
 
     async def turn() -> None:
         nonlocal items, previous
@@ -119,7 +155,9 @@ async def transcription(ws: ServerConnection) -> None:
             start = message.index('"audio"')
             start = message.index('"', start + 7) + 1
             end = message.index('"', start)
-            size = len(binascii.a2b_base64(message[start:end]))
+            audio = binascii.a2b_base64(message[start:end])
+            stamps.read(audio)
+            size = len(audio)
             STATS.appends += 1
             STATS.audio_bytes += size
             buffered += size

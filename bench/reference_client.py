@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from _cell import Measurements, frame, parse_args
+from _cell import Measurements, frame, parse_args, stamped
 from agents import set_tracing_disabled
 from agents.voice import StreamedAudioInput, STTModelSettings
 from agents.voice.models.openai_stt import OpenAISTTModel
@@ -41,7 +41,7 @@ async def one_session(
         loop = asyncio.get_running_loop()
         start = loop.time()
         for i in range(args.seconds * 1000 // args.frame_ms):
-            await audio.add_audio(chunk)
+            await audio.add_audio(stamped(chunk))
             await asyncio.sleep(start + (i + 1) * period - loop.time())
         await audio.add_audio(None)
 

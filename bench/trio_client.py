@@ -10,7 +10,7 @@ its turns from ``transcribe_turns()``. Prints one JSON line of measurements.
 from __future__ import annotations
 
 import trio
-from _cell import Measurements, frame, parse_args
+from _cell import Measurements, frame, parse_args, stamped
 
 from trio_stt import ClientConfig, OpenAISTTModel, SessionOptions, StreamedAudioInput
 
@@ -37,7 +37,7 @@ async def one_session(
         async def produce() -> None:
             start = trio.current_time()
             for i in range(args.seconds * 1000 // args.frame_ms):
-                await audio.add_audio(chunk)
+                await audio.add_audio(stamped(chunk))
                 await trio.sleep_until(start + (i + 1) * period)
             await audio.aclose()
 
