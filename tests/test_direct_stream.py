@@ -31,11 +31,12 @@ async def connected_pair() -> AsyncIterator[tuple[DirectSocketStream, trio.Socke
 
 async def receive_exactly(stream: trio.abc.ReceiveStream, size: int) -> bytes:
     received = bytearray()
-    while len(received) < size:
+    while True:
         chunk = await stream.receive_some()
         assert chunk, f"EOF after {len(received)} of {size} bytes"
         received += chunk
-    return bytes(received)
+        if len(received) >= size:
+            return bytes(received)
 
 
 def pattern(size: int) -> bytes:
