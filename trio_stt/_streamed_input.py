@@ -217,7 +217,8 @@ class InputReader:
         self._source = source
         self._policy = policy
         self._wake = trio.lowlevel.ParkingLot()
-        self._parked: trio.CancelScope | None = None  # set while next() waits
+        self._idle = False  # next() waits for any input at all
+        self._parked: trio.CancelScope | None = None  # next() waits for more, or a deadline
 
     async def next(self) -> AudioChunk | AudioRequest | None:
         """The next request, or audio worth an append; ``None`` once the input has ended."""
@@ -241,23 +242,32 @@ class InputReader:
                     return self._take_audio()
             elif source._closed:
                 return None
-            deadline = source._oldest_audio_at + policy.deadline if waiting else math.inf
+            if not waiting:  # nothing to time: park bare, which costs no cancel scope
+                self._idle = True
+                try:
+                    await self._wake.park()
+                finally:
+                    self._idle = False
+                continue
             try:
-                with trio.CancelScope(deadline=deadline) as self._parked:
+                with trio.CancelScope(deadline=source._oldest_audio_at + policy.deadline) as parked:
+                    self._parked = parked
                     await self._wake.park()
             finally:
                 self._parked = None
 
     def _added(self) -> None:
-        """The producer added something (or ended): wake us if it is worth sending now."""
-        parked = self._parked
-        if parked is None:
-            return
-        source = self._source
-        if source._closed or source._requests or source._audio_bytes >= self._policy.min_bytes:
+        """The producer added something (or ended): wake us if it is worth sending now.
+
+        A reader parked on an empty queue always wakes: if the audio is still short of an
+        append, it parks again under a deadline of its own.
+        """
+        if self._idle:
             self._wake.unpark_all()
-        elif parked.deadline == math.inf:
-            parked.deadline = source._oldest_audio_at + self._policy.deadline
+        elif self._parked is not None:
+            source = self._source
+            if source._closed or source._requests or source._audio_bytes >= self._policy.min_bytes:
+                self._wake.unpark_all()
 
     def _take_audio(self) -> AudioChunk:
         """Join the audio at the head of the queue, up to ``max_bytes``, stopping at a request."""
