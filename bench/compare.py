@@ -9,8 +9,10 @@ each cell (frame size x number of streams) and each repeat, the two clients run 
 other, each in a fresh process of its own (bench/reference_client.py in the reference's venv,
 bench/trio_client.py in ours), the order alternating between repeats. After each client the
 server reports what it saw: messages, audio, turns, its own CPU and event-loop lag, so the
-table shows that the server kept up. Medians over the repeats are printed, then the ratios
-trio-stt / reference.
+table shows that the server kept up. Each cell also measures, once per event loop, what the
+producers alone cost with no client (bench/pacing_floor.py): the "floor CPU" column, which
+no client can go below, and the "CPU above floor" ratio, which compares what each client
+adds to it. Medians over the repeats are printed, then the ratios trio-stt / reference.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ import trio_websocket
 
 HERE = Path(__file__).resolve().parent
 CLIENTS = {"reference": "reference_client.py", "trio-stt": "trio_client.py"}
+LOOPS = {"reference": "asyncio", "trio-stt": "trio"}
 
 COLUMNS = [  # key, heading, format
     ("cpu_per_audio_s", "CPU s/audio s", "{:.5f}"),
+    ("floor_cpu_per_audio_s", "floor CPU", "{:.5f}"),
     ("p50_ms", "p50 ms", "{:.1f}"),
     ("p99_ms", "p99 ms", "{:.1f}"),
     ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
@@ -44,8 +48,8 @@ COLUMNS = [  # key, heading, format
     ("server_cpu_share", "server CPU", "{:.0%}"),
     ("server_lag_p99_ms", "server lag p99 ms", "{:.1f}"),
 ]
-RATIO_KEYS = ["cpu_per_audio_s", "p50_ms", "p99_ms", "peak_rss_mb", "idle_kb_per_session",
-              "setup_cpu_ms", "messages_per_stream_s"]  # fmt: skip
+RATIO_KEYS = ["cpu_per_audio_s", "cpu_above_floor", "p50_ms", "p99_ms", "peak_rss_mb",
+              "idle_kb_per_session", "setup_cpu_ms", "messages_per_stream_s"]  # fmt: skip
 
 
 async def server_stats(url: str) -> dict[str, Any]:
@@ -70,8 +74,19 @@ def run_client(python: str, client: str, url: str, streams: int, frame_ms: int,
     return result
 
 
-def median_row(results: list[dict[str, Any]]) -> dict[str, float]:
-    return {key: statistics.median(r[key] for r in results) for key, _, _ in COLUMNS}
+def pacing_floor(python: str, client: str, streams: int, frame_ms: int, seconds: int) -> float:
+    command = [python, str(HERE / "pacing_floor.py"), LOOPS[client], "--streams", str(streams),
+               "--frame-ms", str(frame_ms), "--seconds", str(seconds)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
+    return float(json.loads(done.stdout)["floor_cpu_per_audio_s"])
+
+
+def median_row(results: list[dict[str, Any]], floor: float) -> dict[str, float]:
+    keys = [key for key, _, _ in COLUMNS if key != "floor_cpu_per_audio_s"]
+    row = {key: statistics.median(r[key] for r in results) for key in keys}
+    row["floor_cpu_per_audio_s"] = floor
+    row["cpu_above_floor"] = row["cpu_per_audio_s"] - floor
+    return row
 
 
 def print_table(rows: list[tuple[str, str, dict[str, float]]]) -> None:
@@ -85,14 +100,16 @@ def print_table(rows: list[tuple[str, str, dict[str, float]]]) -> None:
 
 
 def print_ratios(cells: dict[str, dict[str, dict[str, float]]]) -> None:
-    headings = ["frames", "streams"] + [h for k, h, _ in COLUMNS if k in RATIO_KEYS]
+    named = {**{key: heading for key, heading, _ in COLUMNS}, "cpu_above_floor": "CPU above floor"}
+    headings = ["frames", "streams"] + [named[key] for key in RATIO_KEYS]
     print("\ntrio-stt / reference (below 1 is better for trio-stt):\n")
     print("| " + " | ".join(headings) + " |")
     print("|" + "|".join("---:" for _ in headings) + "|")
     for cell, by_client in cells.items():
         frames, streams = cell.split("/")
         ours, theirs = by_client["trio-stt"], by_client["reference"]
-        ratios = [f"{ours[k] / theirs[k]:.2f}" if theirs[k] else "-" for k in RATIO_KEYS]
+        ratios = [f"{ours[k] / theirs[k]:.2f}" if ours[k] > 0 < theirs[k] else "-"
+                  for k in RATIO_KEYS]  # fmt: skip
         print("| " + " | ".join([frames, streams, *ratios]) + " |")
 
 
@@ -124,7 +141,10 @@ def main() -> None:
                         runs[client].append(result)
                         print(f"# {cell} {client} #{repeat + 1}: {json.dumps(result)}",
                               file=sys.stderr, flush=True)  # fmt: skip
-                cells[cell] = {client: median_row(results) for client, results in runs.items()}
+                floors = {client: pacing_floor(pythons[client], client, streams, frame_ms,
+                                               args.seconds) for client in CLIENTS}  # fmt: skip
+                cells[cell] = {client: median_row(results, floors[client])
+                               for client, results in runs.items()}  # fmt: skip
                 rows += [(cell, client, cells[cell][client]) for client in CLIENTS]
     finally:
         server.terminate()
