@@ -122,9 +122,18 @@ async def test_a_commit_sends_the_waiting_audio_at_once(
     [
         ({"min_append_ms": -1}, "min_append_ms must be a finite number >= 0"),
         ({"append_deadline_ms": float("nan")}, "append_deadline_ms must be a finite number"),
-        ({"min_append_ms": 600}, r"max_append_ms \(500\) is below min_append_ms \(600\)"),
+        (
+            {"min_append_ms": 600, "max_append_ms": 500},
+            r"max_append_ms \(500\) is below min_append_ms \(600\)",
+        ),
     ],
 )
 def test_a_policy_that_cannot_work_is_refused(fields: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SessionOptions(**fields)  # type: ignore[arg-type]
+
+
+def test_a_coarse_minimum_raises_the_default_maximum_with_it() -> None:
+    coarse = SessionOptions(min_append_ms=600).append_policy()
+    assert coarse.min_bytes == coarse.max_bytes == 600 * 48
+    assert SessionOptions().append_policy().max_bytes == 500 * 48

@@ -31,7 +31,8 @@ class SessionOptions:
         append_deadline_ms: audio never waits longer than this for the rest of an append
             (default: ``min_append_ms``). A commit, a clear and the end of input send what
             is waiting at once.
-        max_append_ms: when audio queues up, up to this much is sent in one append.
+        max_append_ms: when audio queues up, up to this much is sent in one append
+            (default: 500, or ``min_append_ms`` if that is larger).
         event_buffer: capacity of the event channel (0 works: each event waits for you).
         connector: replaces the WebSocket factory (a proxy, an in-memory transport).
     """
@@ -46,7 +47,7 @@ class SessionOptions:
     max_message_bytes: int = 4 * 1024 * 1024
     min_append_ms: float = 100.0
     append_deadline_ms: float | None = None
-    max_append_ms: float = 500.0
+    max_append_ms: float | None = None
     event_buffer: int = 64
     connector: WebSocketConnector | None = field(default=None, repr=False)
 
@@ -57,7 +58,7 @@ class SessionOptions:
                 raise ValueError(
                     f"SessionOptions.{name} must be a finite number >= 0; got {value!r}"
                 )
-        if self.max_append_ms < self.min_append_ms:
+        if self.max_append_ms is not None and self.max_append_ms < self.min_append_ms:
             raise ValueError(
                 f"SessionOptions.max_append_ms ({self.max_append_ms:g}) is below "
                 f"min_append_ms ({self.min_append_ms:g})"
@@ -68,7 +69,10 @@ class SessionOptions:
         deadline = (
             self.min_append_ms if self.append_deadline_ms is None else self.append_deadline_ms
         )
-        return AppendPolicy(self.min_append_ms, deadline, self.max_append_ms)
+        largest = (
+            max(500.0, self.min_append_ms) if self.max_append_ms is None else self.max_append_ms
+        )
+        return AppendPolicy(self.min_append_ms, deadline, largest)
 
 
 @dataclass
