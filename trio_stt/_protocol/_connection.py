@@ -144,7 +144,7 @@ class RealtimeConnection:
         self._last_voiced_ms = -1.0
         self._counter = 0
         self._sent: dict[str, str] = {}  # our unanswered event_id -> what it was
-        self._pending_updates: deque[str] = deque()
+        self._pending_updates: list[str] = []
         self._barrier: str | None = None
         self._pending_commits: dict[str, float] = {}  # event_id -> ms of audio committed
         self._pending_clears = 0
@@ -153,24 +153,6 @@ class RealtimeConnection:
         self._order: deque[str] = deque()  # committed, unreleased item ids in commit order
         self._released: deque[str] = deque(maxlen=MAX_UNCOMMITTED_ITEMS)  # never twice
         self._outbox: list[str] = []
-        self._handlers: dict[str, Callable[[Fields, str | None], RealtimeEvent]] = {
-            "input_audio_buffer.speech_started": self._on_speech_started,
-            "input_audio_buffer.speech_stopped": self._on_speech_stopped,
-            "input_audio_buffer.committed": self._on_committed,
-            "input_audio_buffer.cleared": self._on_cleared,
-            "conversation.item.input_audio_transcription.delta": self._on_delta,
-            "conversation.item.input_audio_transcription.completed": self._on_completed,
-            "conversation.item.input_audio_transcription.failed": self._on_failed,
-            "conversation.item.added": self._on_item,
-            "conversation.item.done": self._on_item,
-            "conversation.item.created": self._on_item,
-            "error": self._on_error,
-        }
-        for kind in CREATED_TYPES:
-            self._handlers[kind] = self._on_created
-        for kind in UPDATED_TYPES:
-            self._handlers[kind] = self._on_updated
-
     def __repr__(self) -> str:
         return (
             f"<RealtimeConnection {self.dialect} {self.state.name} "
@@ -352,12 +334,12 @@ class RealtimeConnection:
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             raise RealtimeProtocolError(f"server message is not an event object: {message[:80]!r}")
         kind: str = obj["type"]
-        handler = self._handlers.get(kind)
+        handler = _HANDLERS.get(kind)
         if handler is None:
             event_id = obj.get("event_id")
             return [UnknownEvent(kind, obj, event_id=event_id if type(event_id) is str else None)]
         fields = Fields(obj, f"server event {kind!r}", "", RealtimeProtocolError)
-        events = [handler(fields, fields.optional_text("event_id"))]
+        events = [handler(self, fields, fields.optional_text("event_id"))]
         if self._order and self._items[self._order[0]].finished:
             while self._order and self._items[self._order[0]].finished:
                 item_id = self._order.popleft()
@@ -379,7 +361,7 @@ class RealtimeConnection:
 
     def _on_updated(self, f: Fields, event_id: str | None) -> RealtimeEvent:
         session = self._take_session(f)
-        answered = self._pending_updates.popleft() if self._pending_updates else None
+        answered = self._pending_updates.pop(0) if self._pending_updates else None
         if answered is not None:
             self._sent.pop(answered, None)
         audio = session.get("audio")
@@ -535,3 +517,21 @@ class RealtimeConnection:
             self._step(Step.FATAL)
             self.fatal_error = event
         return event
+
+
+# One table for every connection (bound methods per connection would be long-lived garbage).
+_HANDLERS: dict[str, Callable[[RealtimeConnection, Fields, str | None], RealtimeEvent]] = {
+    "input_audio_buffer.speech_started": RealtimeConnection._on_speech_started,
+    "input_audio_buffer.speech_stopped": RealtimeConnection._on_speech_stopped,
+    "input_audio_buffer.committed": RealtimeConnection._on_committed,
+    "input_audio_buffer.cleared": RealtimeConnection._on_cleared,
+    "conversation.item.input_audio_transcription.delta": RealtimeConnection._on_delta,
+    "conversation.item.input_audio_transcription.completed": RealtimeConnection._on_completed,
+    "conversation.item.input_audio_transcription.failed": RealtimeConnection._on_failed,
+    "conversation.item.added": RealtimeConnection._on_item,
+    "conversation.item.done": RealtimeConnection._on_item,
+    "conversation.item.created": RealtimeConnection._on_item,
+    "error": RealtimeConnection._on_error,
+    **dict.fromkeys(CREATED_TYPES, RealtimeConnection._on_created),
+    **dict.fromkeys(UPDATED_TYPES, RealtimeConnection._on_updated),
+}
