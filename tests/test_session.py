@@ -507,3 +507,23 @@ async def test_cancel_with_a_send_stuck_on_a_server_that_stopped_reading() -> No
                     await audio.add_audio(big)
         assert scope.cancelled_caught
         assert session_tasks() == []
+
+
+async def test_a_send_the_server_never_reads_fails_after_send_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_fake_server(faults=RealtimeFaults(stall_reads_after_update=True)) as server:
+        audio = StreamedAudioInput(max_buffered_chunks=1)
+        big = speech_like(5.0)
+        options = SessionOptions(send_timeout=7)
+        started = trio.current_time()
+        with (
+            trio.fail_after(60),
+            pytest.raises(WebSocketClosedError, match="a send took longer than 7 s") as caught,
+        ):
+            async with server.model().create_session(audio, MANUAL, options=options):
+                while True:  # until the socket's buffers are full and a send waits
+                    await audio.add_audio(big)
+        assert 7 <= trio.current_time() - started < 8
+        assert "the server stopped reading" in str(caught.value)
+        assert session_tasks() == []
