@@ -47,7 +47,7 @@ LAYERS = [  # first match wins: (layer, substrings of the code's file path or na
         ),
     ),
     ("contextlib (context managers)", ("contextlib.py",)),
-    ("socket calls", ("{method 'send'", "{method 'recv'", "socket")),
+    ("socket calls", ("{method 'send'", "{method 'recv'", "socket", "posix.write", "posix.read")),
 ]
 
 
