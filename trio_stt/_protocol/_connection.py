@@ -153,6 +153,7 @@ class RealtimeConnection:
         self._order: deque[str] = deque()  # committed, unreleased item ids in commit order
         self._released: deque[str] = deque(maxlen=MAX_UNCOMMITTED_ITEMS)  # never twice
         self._outbox: list[str] = []
+
     def __repr__(self) -> str:
         return (
             f"<RealtimeConnection {self.dialect} {self.state.name} "
