@@ -8,6 +8,7 @@ clients must survive (a 401 whose JSON body is labelled ``text/plain``).
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,10 +19,12 @@ import trio
 from .._audio import read_wav, to_mono_int16
 from .._errors import AudioFormatError
 from .._rest import AUDIO_CONTENT_TYPES, MAX_BODY_BYTES
+from .._settings import MODEL_CAPABILITIES
 from ._formats import CONTENT_TYPES, error_body, render_transcription, sse_events
 from ._multipart import MultipartError, parse_multipart
 from ._pocketsphinx import PocketSphinxRecognizer
 from ._recognizers import Recognition, Recognizer, recognize
+from ._strict import check_transcription_request, model_object, models_listing
 
 __all__ = ["ServerConfig", "RestFault", "RecordedRequest", "STTServerApp"]
 
@@ -44,6 +47,9 @@ class ServerConfig:
         max_body_bytes: REST bodies over this get OpenAI's 413.
         max_message_bytes: realtime messages over this close the socket with 1009.
         max_sessions: concurrent realtime sessions; more are refused at the handshake.
+        lenient: accept what OpenAI refuses (misspelled keys, options a model does not
+            take, unknown models, the Beta event name on a GA connection, a URL without
+            ``intent=transcription``). Off by default: what works here works on OpenAI.
     """
 
     recognizer: Recognizer = field(default_factory=PocketSphinxRecognizer)
@@ -51,6 +57,7 @@ class ServerConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     max_message_bytes: int = 16 * 1024 * 1024
     max_sessions: int = 64
+    lenient: bool = False
 
 
 @dataclass
@@ -149,6 +156,8 @@ class STTServerApp:
             return
         if path.endswith("/health") and scope["method"] == "GET":
             await _send_body(send, 200, '{"status":"ok"}', "application/json")
+        elif "/models" in path and scope["method"] == "GET":
+            await self._models(path, send)
         elif path.endswith("/audio/transcriptions"):
             if scope["method"] != "POST":
                 await _send_error(send, 405, f"Method {scope['method']} not allowed")
@@ -157,6 +166,21 @@ class STTServerApp:
         else:
             await _send_error(
                 send, 404, f"Invalid URL ({scope['method']} {path})", code="unknown_url"
+            )
+
+    async def _models(self, path: str, send: Send) -> None:
+        """``GET /v1/models`` and ``GET /v1/models/{id}``, which OpenAI clients probe."""
+        name = path.split("/models", 1)[1].strip("/")
+        if not name:
+            await _send_body(send, 200, json.dumps(models_listing()), "application/json")
+        elif name in MODEL_CAPABILITIES:
+            await _send_body(send, 200, json.dumps(model_object(name)), "application/json")
+        else:
+            await _send_error(
+                send,
+                404,
+                f"The model `{name}` does not exist or you do not have access to it.",
+                code="model_not_found",
             )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -267,6 +291,13 @@ class STTServerApp:
                 send, 400, f"Invalid value: '{fmt}'.", code="invalid_value", param="response_format"
             )
             return
+        include = form.get_list("include")
+        refusal = None if self.config.lenient else check_transcription_request(model, fmt, include)
+        if refusal is not None:
+            await _send_error(
+                send, refusal.status, refusal.message, code=refusal.code, param=refusal.param
+            )
+            return
         try:
             frames, rate, channels = read_wav(upload.data)
             samples = to_mono_int16(frames, channels)
@@ -280,8 +311,9 @@ class STTServerApp:
             )
             return
         recognition = await recognize(self.config.recognizer, samples, rate)
-        logprobs = "logprobs" in form.get_list("include")
-        if form.get("stream") == "true":
+        logprobs = "logprobs" in include
+        streams = self.config.lenient or MODEL_CAPABILITIES[model].rest_streaming
+        if form.get("stream") == "true" and streams:  # whisper-1 ignores it, as on OpenAI
             await self._stream(send, recognition, logprobs, fmt == "diarized_json")
             return
         body = render_transcription(

@@ -28,6 +28,7 @@ from .._protocol._dialects import Dialect
 from .._results import Logprob
 from .._settings import MODEL_CAPABILITIES
 from ._recognizers import recognize
+from ._strict import CONVERSATION_SESSION, Refusal, check_event_type, check_update, check_url
 from ._vad import EnergyVAD
 
 __all__ = ["RealtimeEndpoint", "RealtimeFaults", "RecordedSession"]
@@ -142,6 +143,9 @@ class _Connection:
         self.commits = 0
         self.held: list[str] = []
         self.closed = False
+        self.strict = not endpoint.config.lenient
+        # OpenAI opens a conversation session for `?model=` or no intent: it refuses our updates
+        self.conversation = self.strict and record.dialect == "ga" and not check_url(record.query)
 
     async def send(self, *texts: str) -> None:
         async with self._lock:
@@ -196,6 +200,11 @@ class _Connection:
         except RemoteProtocolError as exc:
             await self.send(self.core.error(str(exc), code="invalid_json"))
             return
+        if self.strict and self.core.dialect == "ga" and isinstance(event, SessionUpdateRequest):
+            refusal = check_event_type(str(event.raw.get("type")))  # the Beta name, say
+            if refusal is not None:
+                await self._refuse(refusal, event.event_id)
+                return
         if isinstance(event, SessionUpdateRequest):
             await self._on_update(event)
         elif isinstance(event, AudioAppend):
@@ -221,6 +230,12 @@ class _Connection:
                 )
             )
 
+    async def _refuse(self, refusal: Refusal, event_id: str | None) -> None:
+        error = self.core.error(
+            refusal.message, code=refusal.code, param=refusal.param, event_id=event_id
+        )
+        await self.send(error)
+
     async def _on_update(self, event: SessionUpdateRequest) -> None:
         await trio.lowlevel.checkpoint()
         faults, config = self.faults, event.config
@@ -234,6 +249,14 @@ class _Connection:
                 if problem.startswith("Unknown")
                 else "invalid_parameter"
             )
+        elif self.conversation:
+            code, problem = "invalid_parameter", CONVERSATION_SESSION
+        elif (
+            self.strict
+            and self.core.dialect == "ga"
+            and (refusal := check_update(event.raw, self.core.config.model))
+        ):
+            code, problem, param = refusal.code, refusal.message, refusal.param
         elif faults.reject_update is not None:
             code, problem = faults.reject_update
         elif config.turn_detection is not None and not _takes_vad(config.model):
