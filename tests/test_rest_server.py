@@ -24,6 +24,7 @@ from trio_stt import (
     RateLimitError,
     RequestTooLargeError,
     STTModelSettings,
+    TokenUsage,
     TranscriptTextDelta,
     TranscriptTextDone,
     UploadTooLargeError,
@@ -115,7 +116,10 @@ async def test_sse_stream_yields_typed_deltas_then_done(
     assert "".join(d.delta for d in deltas) == "hello there world"
     assert deltas[0].logprobs[0].token == "hello"
     assert isinstance(events[-1], TranscriptTextDone)
-    assert events[-1].usage == DurationUsage(seconds=1)
+    # gpt-4o-transcribe bills tokens, as on OpenAI: 10 audio tokens a second, 1 a word
+    assert events[-1].usage == TokenUsage(
+        input_tokens=10, output_tokens=3, total_tokens=13, audio_tokens=10, text_tokens=0
+    )
     assert stream.text == "hello there world"
     assert server.app.requests[-1].fields["stream"] == ["true"]
 

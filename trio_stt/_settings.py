@@ -44,6 +44,7 @@ class ModelCapabilities:
     rest: bool = True
     rest_streaming: bool = True
     rest_formats: frozenset[str] = frozenset({"json", "text"})
+    token_billed: bool = False  # usage in tokens rather than seconds
 
 
 _WHISPER_FORMATS = frozenset({"json", "text", "srt", "vtt", "verbose_json"})
@@ -56,10 +57,14 @@ MODEL_CAPABILITIES: Mapping[str, ModelCapabilities] = {
         server_vad=False, prompt=False, delay=True, rest=False
     ),
     "gpt-transcribe": ModelCapabilities(languages_list=True, keywords=True),
-    "gpt-4o-transcribe": ModelCapabilities(logprobs=True, rest_formats=frozenset({"json"})),
-    "gpt-4o-mini-transcribe": ModelCapabilities(logprobs=True, rest_formats=frozenset({"json"})),
+    "gpt-4o-transcribe": ModelCapabilities(
+        logprobs=True, rest_formats=frozenset({"json"}), token_billed=True
+    ),
+    "gpt-4o-mini-transcribe": ModelCapabilities(
+        logprobs=True, rest_formats=frozenset({"json"}), token_billed=True
+    ),
     "gpt-4o-mini-transcribe-2025-12-15": ModelCapabilities(
-        logprobs=True, rest_formats=frozenset({"json"})
+        logprobs=True, rest_formats=frozenset({"json"}), token_billed=True
     ),
     "gpt-4o-transcribe-diarize": ModelCapabilities(
         realtime=False, prompt=False, rest_formats=frozenset({"json", "text", "diarized_json"})

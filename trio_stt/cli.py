@@ -131,6 +131,7 @@ async def _serve(args: argparse.Namespace) -> None:
         api_key=args.require_api_key,
         max_body_bytes=args.max_body_bytes,
         max_sessions=args.max_sessions,
+        lenient=args.lenient,
     )
     async with trio.open_nursery() as nursery:
         url = await nursery.start(serve, STTServerApp(config), args.host, args.port)
@@ -209,6 +210,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--require-api-key", metavar="KEY", help="refuse requests without this key")
     v.add_argument("--max-body-bytes", type=int, default=26_214_400)
     v.add_argument("--max-sessions", type=int, default=64)
+    v.add_argument(
+        "--lenient",
+        action="store_true",
+        help="accept what OpenAI refuses (misspelled keys, options a model lacks, unknown "
+        "models, Beta event names, URLs without intent=transcription)",
+    )
     v.add_argument(
         "--scripted",
         metavar="TEXT",

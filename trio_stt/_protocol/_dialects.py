@@ -213,7 +213,9 @@ def parse_session_update(
     return config, None
 
 
-def session_object(config: SessionConfig, dialect: Dialect, session_id: str) -> dict[str, Any]:
+def session_object(
+    config: SessionConfig, dialect: Dialect, session_id: str, expires_at: int | None = None
+) -> dict[str, Any]:
     """The ``session`` object the server echoes in created/updated events."""
     transcription: dict[str, Any] | None = None
     if config.model is not None:
@@ -241,6 +243,7 @@ def session_object(config: SessionConfig, dialect: Dialect, session_id: str) -> 
         "type": "transcription",
         "object": "realtime.transcription_session",
         "id": session_id,
+        "expires_at": expires_at,
         "audio": {
             "input": {
                 "format": fmt,

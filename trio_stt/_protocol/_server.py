@@ -69,11 +69,13 @@ class RealtimeServerConnection:
         session_id: str = "sess_local",
         max_message_bytes: int = 16 * 1024 * 1024,
         max_buffer_bytes: int = 100 * 1024 * 1024,
+        expires_at: int | None = None,
     ) -> None:
         self.dialect: Dialect = dialect
         self.session_id = session_id
         self.max_message_bytes = max_message_bytes
         self.max_buffer_bytes = max_buffer_bytes
+        self.expires_at = expires_at  # Unix seconds; OpenAI's sessions end an hour in
         self.config = SessionConfig(
             turn_detection={
                 "type": "server_vad",
@@ -203,7 +205,9 @@ class RealtimeServerConnection:
         return self._dump(
             {
                 "type": CREATED_TYPE[self.dialect],
-                "session": session_object(self.config, self.dialect, self.session_id),
+                "session": session_object(
+                    self.config, self.dialect, self.session_id, self.expires_at
+                ),
             }
         )
 
@@ -213,7 +217,7 @@ class RealtimeServerConnection:
         return self._dump(
             {
                 "type": UPDATED_TYPE[self.dialect],
-                "session": session_object(config, self.dialect, self.session_id),
+                "session": session_object(config, self.dialect, self.session_id, self.expires_at),
             }
         )
 
@@ -279,6 +283,7 @@ class RealtimeServerConnection:
         audio_ms: float,
         logprobs: Sequence[Logprob] | None = None,
         languages: Sequence[str] = (),
+        usage: Mapping[str, Any] | None = None,
     ) -> str:
         event: dict[str, Any] = {
             "type": "conversation.item.input_audio_transcription.completed",
@@ -286,7 +291,9 @@ class RealtimeServerConnection:
             "content_index": 0,
             "transcript": transcript,
             # Duration billing, rounded up to whole seconds per commit, as OpenAI does.
-            "usage": {"type": "duration", "seconds": max(1, math.ceil(audio_ms / 1000))},
+            "usage": dict(usage)
+            if usage is not None
+            else {"type": "duration", "seconds": max(1, math.ceil(audio_ms / 1000))},
             "logprobs": _logprobs(logprobs),
         }
         if languages:

@@ -314,7 +314,7 @@ class STTServerApp:
         logprobs = "logprobs" in include
         streams = self.config.lenient or MODEL_CAPABILITIES[model].rest_streaming
         if form.get("stream") == "true" and streams:  # whisper-1 ignores it, as on OpenAI
-            await self._stream(send, recognition, logprobs, fmt == "diarized_json")
+            await self._stream(send, recognition, logprobs, fmt == "diarized_json", model)
             return
         body = render_transcription(
             recognition,
@@ -322,10 +322,13 @@ class STTServerApp:
             granularities=tuple(form.get_list("timestamp_granularities")),
             logprobs=logprobs,
             speakers=tuple(form.get_list("known_speaker_names")),
+            model=model,
         )
         await _send_body(send, 200, body, CONTENT_TYPES[fmt])
 
-    async def _stream(self, send: Send, rec: Recognition, logprobs: bool, diarized: bool) -> None:
+    async def _stream(
+        self, send: Send, rec: Recognition, logprobs: bool, diarized: bool, model: str
+    ) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -337,7 +340,7 @@ class STTServerApp:
                 ],
             }
         )
-        for data in sse_events(rec, logprobs=logprobs, diarized=diarized):
+        for data in sse_events(rec, logprobs=logprobs, diarized=diarized, model=model):
             await send(
                 {
                     "type": "http.response.body",

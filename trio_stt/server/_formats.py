@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from .._settings import MODEL_CAPABILITIES
 from ._recognizers import Recognition
 
 __all__ = ["render_transcription", "sse_events", "error_body", "CONTENT_TYPES"]
@@ -22,9 +23,23 @@ CONTENT_TYPES = {
 _LANGUAGE_NAMES = {"en": "english", "fr": "french", "de": "german", "es": "spanish"}
 
 
-def usage(duration: float) -> dict[str, Any]:
-    """Duration billing, rounded up to whole seconds as OpenAI does."""
-    return {"type": "duration", "seconds": max(1, math.ceil(duration))}
+def usage(duration: float, model: str | None = None, text: str = "") -> dict[str, Any]:
+    """What OpenAI bills *model* for: whole seconds, rounded up, or tokens.
+
+    The token counts are the server's own arithmetic (10 audio tokens a second, one output
+    token a word), there to give token-billed models the shape OpenAI gives them.
+    """
+    caps = MODEL_CAPABILITIES.get(model or "")
+    if caps is None or not caps.token_billed:
+        return {"type": "duration", "seconds": max(1, math.ceil(duration))}
+    audio_tokens, output_tokens = max(1, math.ceil(duration * 10)), len(text.split())
+    return {
+        "type": "tokens",
+        "input_tokens": audio_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": audio_tokens + output_tokens,
+        "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": 0},
+    }
 
 
 def _segments(rec: Recognition, max_words: int = 12) -> list[tuple[float, float, str]]:
@@ -59,8 +74,9 @@ def render_transcription(
     granularities: tuple[str, ...] = (),
     logprobs: bool = False,
     speakers: tuple[str, ...] = (),
+    model: str | None = None,
 ) -> str:
-    """The response body for *response_format*."""
+    """The response body for *response_format* (usage as *model* is billed)."""
     segs = _segments(rec)
     if response_format == "text":
         return rec.text + "\n"
@@ -79,7 +95,7 @@ def render_transcription(
             "language": _LANGUAGE_NAMES.get(rec.language, rec.language),
             "duration": round(rec.duration, 2),
             "text": rec.text,
-            "usage": usage(rec.duration),
+            "usage": usage(rec.duration, model, rec.text),
         }
         body["segments"] = [
             {
@@ -117,16 +133,18 @@ def render_transcription(
                     }
                     for i, (a, b, t) in enumerate(segs)
                 ],
-                "usage": usage(rec.duration),
+                "usage": usage(rec.duration, model, rec.text),
             }
         )
-    body = {"text": rec.text, "usage": usage(rec.duration)}
+    body = {"text": rec.text, "usage": usage(rec.duration, model, rec.text)}
     if logprobs:
         body["logprobs"] = _logprobs(rec)
     return json.dumps(body)
 
 
-def sse_events(rec: Recognition, *, logprobs: bool = False, diarized: bool = False) -> list[str]:
+def sse_events(
+    rec: Recognition, *, logprobs: bool = False, diarized: bool = False, model: str | None = None
+) -> list[str]:
     """The ``data:`` payloads of a streamed transcription: deltas, then done."""
     events: list[str] = []
     for i, word in enumerate(rec.words or ()):
@@ -154,7 +172,7 @@ def sse_events(rec: Recognition, *, logprobs: bool = False, diarized: bool = Fal
     done: dict[str, Any] = {
         "type": "transcript.text.done",
         "text": rec.text,
-        "usage": usage(rec.duration),
+        "usage": usage(rec.duration, model, rec.text),
     }
     if logprobs:
         done["logprobs"] = _logprobs(rec)

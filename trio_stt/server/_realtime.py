@@ -9,6 +9,8 @@ as on OpenAI). :class:`RealtimeFaults` bends the behaviour for tests.
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,12 +29,14 @@ from .._protocol import (
 from .._protocol._dialects import Dialect
 from .._results import Logprob
 from .._settings import MODEL_CAPABILITIES
+from ._formats import usage
 from ._recognizers import recognize
 from ._strict import CONVERSATION_SESSION, Refusal, check_event_type, check_update, check_url
 from ._vad import EnergyVAD
 
 __all__ = ["RealtimeEndpoint", "RealtimeFaults", "RecordedSession"]
 
+SESSION_SECONDS = 3600  # OpenAI's cap; `expires_at` says when (nothing enforces it here)
 Message = dict[str, Any]
 Send = Callable[[Message], Awaitable[None]]
 Receive = Callable[[], Awaitable[Message]]
@@ -136,6 +140,7 @@ class _Connection:
             dialect=record.dialect,  # type: ignore[arg-type]
             session_id=f"sess_{len(endpoint.sessions):04d}",
             max_message_bytes=endpoint.config.max_message_bytes,
+            expires_at=int(time.time()) + SESSION_SECONDS,
         )
         self.vad: EnergyVAD | None = None
         self.vad_item: str | None = None
@@ -273,7 +278,11 @@ class _Connection:
         if not self.core.configured or config.turn_detection != self.core.config.turn_detection:
             # Only a change of turn detection restarts the VAD: an update that leaves it
             # alone (a patch, or the empty one clients send as a barrier) keeps its state.
-            self.vad = EnergyVAD(config.turn_detection) if config.turn_detection else None
+            self.vad = (
+                EnergyVAD(config.turn_detection, end_after_silence=self.strict)
+                if config.turn_detection
+                else None
+            )
         if not faults.drop_session_updated:
             await self.send(self.core.session_updated(config))
 
@@ -348,6 +357,7 @@ class _Connection:
             recognition.text,
             len(audio) / 48,
             [Logprob(w.word, w.logprob) for w in recognition.words] if logprobs else None,
+            usage=usage(math.ceil(len(audio) / 48_000), self.core.config.model, recognition.text),
         )
         await self.send(*deltas)
         if faults.hold_completions:

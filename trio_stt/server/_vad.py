@@ -32,14 +32,18 @@ class VADEvent:
 class EnergyVAD:
     """Feed 24 kHz int16 audio; get speech start and stop times."""
 
-    def __init__(self, turn_detection: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, turn_detection: Mapping[str, Any] | None = None, *, end_after_silence: bool = True
+    ) -> None:
         td = turn_detection or {}
-        threshold = float(td.get("threshold", 0.5) or 0.5)
+        threshold = _number(td, "threshold", 0.5)
         if td.get("type") == "semantic_vad":  # eagerness has no energy analogue; defaults
             threshold = 0.5
         self.level = 32768.0 * 10 ** ((-60.0 + 50.0 * min(max(threshold, 0.0), 1.0)) / 20.0)
-        self.prefix_ms = int(td.get("prefix_padding_ms", 300) or 0)
-        self.silence_ms = int(td.get("silence_duration_ms", 500) or 500)
+        self.prefix_ms = int(_number(td, "prefix_padding_ms", 300))
+        self.silence_ms = int(_number(td, "silence_duration_ms", 500)) or 500
+        # OpenAI's audio_end_ms is when the silence ran out; the lenient server's, the speech.
+        self.end_after_silence = end_after_silence
         self.min_speech_ms = 60
         self._pending = np.zeros(0, np.int16)
         self._now_ms = 0
@@ -70,7 +74,10 @@ class EnergyVAD:
                 self._silence_run += FRAME_MS
                 if self.speaking and self._silence_run >= self.silence_ms:
                     self.speaking = False
-                    events.append(VADEvent("stop", min(self._now_ms, self._last_voice_end + 100)))
+                    end = self._now_ms
+                    if not self.end_after_silence:
+                        end = min(self._now_ms, self._last_voice_end + 100)
+                    events.append(VADEvent("stop", end))
         return events
 
     def reset(self) -> None:
@@ -78,3 +85,11 @@ class EnergyVAD:
         self.speaking = False
         self._voiced_run = 0
         self._silence_run = 0
+
+
+def _number(settings: Mapping[str, Any], key: str, default: float) -> float:
+    """A finite, non-negative setting, or *default* (a lenient server takes any junk)."""
+    value = settings.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return float(value) if 0 <= value < float("inf") else default
