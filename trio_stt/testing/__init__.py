@@ -124,6 +124,7 @@ async def open_fake_server(
     api_key: str | None = None,
     faults: RealtimeFaults | None = None,
     max_body_bytes: int | None = None,
+    lenient: bool = False,
 ) -> AsyncIterator[FakeServer]:
     """Run a fake OpenAI speech-to-text server for the duration of the block.
 
@@ -133,9 +134,12 @@ async def open_fake_server(
         recognizer: any recognizer instead (PocketSphinx for real speech).
         api_key: require this key, as OpenAI would.
         faults: realtime faults to start with.
+        lenient: accept what OpenAI refuses (see ``ServerConfig.lenient``).
     """
     config = _app.ServerConfig(
-        recognizer=recognizer or ScriptedRecognizer(tuple(transcripts)), api_key=api_key
+        recognizer=recognizer or ScriptedRecognizer(tuple(transcripts)),
+        api_key=api_key,
+        lenient=lenient,
     )
     if max_body_bytes is not None:
         config.max_body_bytes = max_body_bytes
