@@ -45,6 +45,7 @@ class ModelCapabilities:
     rest_streaming: bool = True
     rest_formats: frozenset[str] = frozenset({"json", "text"})
     token_billed: bool = False  # usage in tokens rather than seconds
+    detects_languages: bool = False  # answers carry the `languages` it heard
 
 
 _WHISPER_FORMATS = frozenset({"json", "text", "srt", "vtt", "verbose_json"})
@@ -56,7 +57,7 @@ MODEL_CAPABILITIES: Mapping[str, ModelCapabilities] = {
     "gpt-realtime-whisper": ModelCapabilities(
         server_vad=False, prompt=False, delay=True, rest=False
     ),
-    "gpt-transcribe": ModelCapabilities(languages_list=True, keywords=True),
+    "gpt-transcribe": ModelCapabilities(languages_list=True, keywords=True, detects_languages=True),
     "gpt-4o-transcribe": ModelCapabilities(
         logprobs=True, rest_formats=frozenset({"json"}), token_billed=True
     ),

@@ -42,6 +42,14 @@ def usage(duration: float, model: str | None = None, text: str = "") -> dict[str
     }
 
 
+def languages(rec: Recognition, model: str | None) -> list[dict[str, str]] | None:
+    """``[{"code": "en"}]`` for the models that report what they heard (gpt-transcribe)."""
+    caps = MODEL_CAPABILITIES.get(model or "")
+    if caps is None or not caps.detects_languages:
+        return None
+    return [{"code": rec.language}] if rec.language else []
+
+
 def _segments(rec: Recognition, max_words: int = 12) -> list[tuple[float, float, str]]:
     if not rec.words:
         return [(0.0, rec.duration, rec.text)] if rec.text else []
@@ -137,6 +145,8 @@ def render_transcription(
             }
         )
     body = {"text": rec.text, "usage": usage(rec.duration, model, rec.text)}
+    if (detected := languages(rec, model)) is not None:
+        body["languages"] = detected
     if logprobs:
         body["logprobs"] = _logprobs(rec)
     return json.dumps(body)
@@ -174,6 +184,8 @@ def sse_events(
         "text": rec.text,
         "usage": usage(rec.duration, model, rec.text),
     }
+    if (detected := languages(rec, model)) is not None:
+        done["languages"] = detected
     if logprobs:
         done["logprobs"] = _logprobs(rec)
     events.append(json.dumps(done))

@@ -29,7 +29,7 @@ from .._protocol import (
 from .._protocol._dialects import Dialect
 from .._results import Logprob
 from .._settings import MODEL_CAPABILITIES
-from ._formats import usage
+from ._formats import languages, usage
 from ._recognizers import recognize
 from ._strict import CONVERSATION_SESSION, Refusal, check_event_type, check_update, check_url
 from ._vad import EnergyVAD
@@ -347,17 +347,22 @@ class _Connection:
         if ordinal in faults.fail_items:
             await self.send(self.core.failed(item_id, "The audio could not be transcribed."))
             return
-        logprobs = self.core.config.include_logprobs
+        logprobs, model = self.core.config.include_logprobs, self.core.config.model
         deltas = []
         for i, word in enumerate(recognition.words or ()):
-            probs = [Logprob(word.word, word.logprob)] if logprobs else None
+            probs = (
+                [Logprob(word.word, word.logprob, tuple(word.word.encode()))] if logprobs else None
+            )
             deltas.append(self.core.delta(item_id, (" " if i else "") + word.word, probs))
         completed = self.core.completed(
             item_id,
             recognition.text,
             len(audio) / 48,
-            [Logprob(w.word, w.logprob) for w in recognition.words] if logprobs else None,
-            usage=usage(math.ceil(len(audio) / 48_000), self.core.config.model, recognition.text),
+            [Logprob(w.word, w.logprob, tuple(w.word.encode())) for w in recognition.words]
+            if logprobs
+            else None,
+            [entry["code"] for entry in languages(recognition, model) or ()],
+            usage=usage(math.ceil(len(audio) / 48_000), model, recognition.text),
         )
         await self.send(*deltas)
         if faults.hold_completions:
