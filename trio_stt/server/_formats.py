@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from .._settings import MODEL_CAPABILITIES
-from ._recognizers import Recognition
+from ._recognizers import Recognition, RecognizedWord
 
 __all__ = ["render_transcription", "sse_events", "error_body", "CONTENT_TYPES"]
 
@@ -70,9 +70,11 @@ def _stamp(seconds: float, sep: str) -> str:
 
 
 def _logprobs(rec: Recognition) -> list[dict[str, Any]]:
-    return [
-        {"token": w.word, "logprob": w.logprob, "bytes": list(w.word.encode())} for w in rec.words
-    ]
+    return [_logprob(word) for word in rec.words]
+
+
+def _logprob(word: RecognizedWord) -> dict[str, Any]:
+    return {"token": word.word, "logprob": word.logprob, "bytes": list(word.word.encode())}
 
 
 def render_transcription(
@@ -163,7 +165,7 @@ def sse_events(
             "delta": (" " if i else "") + word.word,
         }
         if logprobs:
-            delta["logprobs"] = [{"token": word.word, "logprob": word.logprob, "bytes": []}]
+            delta["logprobs"] = [_logprob(word)]
         events.append(json.dumps(delta))
     if diarized:
         for i, (a, b, t) in enumerate(_segments(rec)):
