@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
 import trio
+import trio_websocket
 
 import trio_stt.cli
 from trio_stt._audio import write_wav
@@ -224,3 +226,27 @@ async def test_ctrl_c_during_stream_exits_130_and_says_nothing(tmp_path) -> None
             process.kill()
             with trio.move_on_after(10, shield=True):
                 await process.wait()
+
+
+@pytest.mark.parametrize(("flags", "answer"), [((), "error"), (("--lenient",), "session.updated")])
+async def test_serve_lenient_takes_what_openai_refuses(flags: tuple[str, ...], answer: str) -> None:
+    command = [sys.executable, "-m", "trio_stt.cli", "serve", "--port", "0", "--scripted", "hi"]
+    server = await trio.to_thread.run_sync(
+        partial(subprocess.Popen, [*command, *flags], stderr=subprocess.PIPE, text=True)
+    )
+    misspelled = {"model": "gpt-live-transcribe", "keyword": ["AC-42"]}
+    update = {"type": "session.update", "session": {"type": "transcription", "audio": {
+        "input": {"transcription": misspelled, "turn_detection": None}}}}  # fmt: skip
+    try:
+        base_url = await trio.to_thread.run_sync(_wait_for_url, server)
+        url = base_url.replace("http://", "ws://", 1) + "/realtime?intent=transcription"
+        async with trio_websocket.open_websocket_url(url) as ws:
+            await ws.get_message()  # session.created
+            await ws.send_message(json.dumps(update))
+            reply = json.loads(await ws.get_message())
+        assert reply["type"] == answer, reply
+    finally:
+        server.kill()
+        await trio.to_thread.run_sync(server.wait)
+        if server.stderr:
+            server.stderr.close()
