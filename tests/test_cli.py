@@ -247,6 +247,7 @@ async def test_serve_lenient_takes_what_openai_refuses(flags: tuple[str, ...], a
         assert reply["type"] == answer, reply
     finally:
         server.kill()
-        await trio.to_thread.run_sync(server.wait)
+        with trio.move_on_after(10, shield=True):
+            await trio.to_thread.run_sync(server.wait)
         if server.stderr:
             server.stderr.close()
