@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Iterator
 
 import numpy as np
@@ -14,6 +15,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from trio_stt.server import RunningServer, ScriptedRecognizer, ServerConfig, open_server
 
 SECRET = "sk-proj-TOPSECRETvalue0123456789abcdef"
+
+# A shell starts background jobs with SIGINT ignored, children inherit that, and a Python
+# child that starts with SIGINT ignored never raises KeyboardInterrupt: the Ctrl-C tests would
+# wait forever for `trio-stt` to exit. Handled here, the signal is back to its default in
+# every child (exec resets handled signals, not ignored ones).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _exporter = InMemorySpanExporter()
 _provider = TracerProvider()
