@@ -168,3 +168,43 @@ async def test_error_event_inside_a_stream_raises() -> None:
         await consume()
     assert len(got) == 1  # the delta before the error was delivered, then the error raised
     await client.aclose()
+
+
+def model_answering(body: bytes, content_type: str) -> tuple[OpenAISTTModel, httpx2.AsyncClient]:
+    reply = httpx2.Response(200, content=body, headers={"content-type": content_type})
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: reply))
+    model = OpenAISTTModel("gpt-4o-transcribe", ClientConfig(api_key="sk-x"), http_client=client)
+    return model, client
+
+
+async def test_a_plain_json_answer_to_a_stream_request_is_one_final_event() -> None:
+    """faster-whisper-server (and OpenAI, for whisper-1) answer stream=true with plain JSON."""
+    body = b'{"text": "all of it at once", "usage": {"type": "duration", "seconds": 3}}'
+    model, client = model_answering(body, "application/json")
+    async with model.stream_transcription(WAV) as stream:
+        events = [event async for event in stream]
+    await client.aclose()
+    assert [type(e).__name__ for e in events] == ["TranscriptTextDone"]
+    assert stream.text == "all of it at once"
+    assert stream.done is not None and stream.done.usage is not None
+
+
+async def test_a_plain_answer_that_is_not_a_transcription_is_an_error() -> None:
+    model, client = model_answering(b"<html>gateway</html>", "text/html")
+    with pytest.raises(RemoteProtocolError, match="plain body where a stream was asked for"):
+        async with model.stream_transcription(WAV) as stream:
+            async for _ in stream:
+                pass
+    await client.aclose()
+
+
+async def test_a_stream_that_ends_without_its_done_event_is_an_error() -> None:
+    body = b'data: {"type":"transcript.text.delta","delta":"cut sh"}\n\n'
+    model, client = model_answering(body, "text/event-stream")
+    got: list[object] = []
+    with pytest.raises(RemoteProtocolError, match=r"without its transcript.text.done.*6 char"):
+        async with model.stream_transcription(WAV) as stream:
+            async for event in stream:
+                got.append(event)
+    await client.aclose()
+    assert len(got) == 1  # what came was delivered first

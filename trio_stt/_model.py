@@ -11,6 +11,7 @@ import trio
 
 from ._audio import AudioInput
 from ._config import ClientConfig
+from ._errors import RemoteProtocolError
 from ._http import HTTPSession
 from ._resource import AsyncClosing
 from ._rest import (
@@ -18,6 +19,7 @@ from ._rest import (
     SSEDecoder,
     TranscriptionRequest,
     build_transcription_request,
+    parse_plain_stream_body,
     parse_sse_data,
     parse_transcription,
 )
@@ -50,6 +52,9 @@ def _model_config(settings: STTModelSettings, **more: Any) -> dict[str, Any]:
     return config
 
 
+MAX_PLAIN_BODY = 16 * 1024 * 1024  # a whole transcript, not a stream: it must end somewhere
+
+
 class TranscriptionStream:
     """Typed events of a streamed file transcription, in arrival order.
 
@@ -57,18 +62,30 @@ class TranscriptionStream:
     :class:`TranscriptTextSegment` and a final :class:`TranscriptTextDone`; :attr:`text` holds
     the text so far. It is an iterator object, not an async generator, so it is safe to
     abandon mid-way: leaving the ``async with`` closes the HTTP response.
+
+    A server that answers with a plain JSON body instead (OpenAI does for whisper-1, some
+    compatible servers always do) yields its text as one :class:`TranscriptTextDone`. A
+    stream that ends without its done event raises :class:`RemoteProtocolError`: the text
+    so far may be cut short, and silence would pass it off as whole.
     """
 
     def __init__(
-        self, lines: AsyncIterator[str], request_id: str | None, redactor: Redactor
+        self,
+        lines: AsyncIterator[str],
+        request_id: str | None,
+        redactor: Redactor,
+        *,
+        plain_body: bool = False,
     ) -> None:
         self._lines = lines
         self._redactor = redactor
         self._decoder = SSEDecoder()
+        self._plain_body = plain_body
         self._ended = False
         self.request_id = request_id
         self.text = ""
         self.done: TranscriptTextDone | None = None
+        self._incomplete_reported = False
 
     def __repr__(self) -> str:
         return f"<TranscriptionStream request_id={self.request_id!r} done={self.done is not None}>"
@@ -82,6 +99,11 @@ class TranscriptionStream:
 
     async def _next(self) -> TranscriptStreamEvent:
         await trio.lowlevel.checkpoint()
+        if self._plain_body and not self._ended:
+            self._ended = True
+            done = parse_plain_stream_body(await self._whole_body())
+            self.text, self.done = done.text, done
+            return done
         while not self._ended:
             try:
                 line = await anext(self._lines)
@@ -102,7 +124,24 @@ class TranscriptionStream:
             elif isinstance(event, TranscriptTextDelta):
                 self.text += event.delta
             return event
+        if self.done is None and not self._incomplete_reported:
+            self._incomplete_reported = True
+            raise RemoteProtocolError(
+                "the transcription stream ended without its transcript.text.done event "
+                f"({len(self.text)} characters of text had come)"
+            )
         raise StopAsyncIteration
+
+    async def _whole_body(self) -> str:
+        lines, size = [], 0
+        async for line in self._lines:
+            size += len(line) + 1
+            if size > MAX_PLAIN_BODY:
+                raise RemoteProtocolError(
+                    f"a plain transcription body over {MAX_PLAIN_BODY:,} characters"
+                )
+            lines.append(line)
+        return "\n".join(lines)
 
 
 class OpenAISTTModel(AsyncClosing):
@@ -263,7 +302,9 @@ class OpenAISTTModel(AsyncClosing):
                 content=request.body,
                 headers=self._headers(request),
             ) as (result, lines):
-                stream = TranscriptionStream(lines, result.request_id, redactor)
+                content_type = result.headers.get("content-type", "")
+                plain = not content_type.startswith("text/event-stream")
+                stream = TranscriptionStream(lines, result.request_id, redactor, plain_body=plain)
                 yield stream
             span.finish(stream.text)
 

@@ -20,6 +20,7 @@ from ._errors import (
     APIStatusError,
     AudioFormatError,
     ConfigurationError,
+    RemoteProtocolError,
     UploadTooLargeError,
 )
 from ._results import (
@@ -340,6 +341,24 @@ def parse_sse_data(data: str) -> TranscriptStreamEvent | None:
         )
     if kind == "transcript.text.segment":
         return TranscriptTextSegment(segment_from(fields))
+    return _done_from(fields)
+
+
+def parse_plain_stream_body(body: str) -> TranscriptTextDone:
+    """A ``stream=true`` request answered with a plain JSON body, as one final event.
+
+    OpenAI does this for whisper-1, and some compatible servers (faster-whisper-server) for
+    every model: the text is all there, just not as server-sent events.
+    """
+    obj = load_json(body, "transcription (a plain body where a stream was asked for)")
+    if not isinstance(obj, Mapping):
+        raise RemoteProtocolError(
+            f"a stream request was answered with JSON that is not an object: {body[:80]!r}"
+        )
+    return _done_from(Fields.root(obj, "transcription (a plain body for a stream request)"))
+
+
+def _done_from(fields: Fields) -> TranscriptTextDone:
     return TranscriptTextDone(
         text=fields.text("text"),
         logprobs=logprobs_from(fields),
