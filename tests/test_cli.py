@@ -8,6 +8,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import pytest
 import trio
 import trio_websocket
 
+import trio_stt
 import trio_stt.cli
 from trio_stt._audio import write_wav
 from trio_stt._demo import _Score, _summary
@@ -251,3 +253,39 @@ async def test_serve_lenient_takes_what_openai_refuses(flags: tuple[str, ...], a
             await trio.to_thread.run_sync(server.wait)
         if server.stderr:
             server.stderr.close()
+
+
+def test_version_and_python_dash_m() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "trio_stt", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"trio-stt {trio_stt.__version__}"
+
+
+def test_a_port_in_use_is_named_with_the_flag_to_change_it() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = cli("serve", "--port", str(port), "--scripted", "x")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"trio-stt: error: port {port} on 127.0.0.1 is already in use; choose another with "
+        "--port (--port 0 picks a free one)"
+    )
+    assert "Traceback" not in out.stderr
+
+
+async def test_verbose_logs_the_trio_stt_logger(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "speech.wav"
+    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    async with open_fake_server(["logged"]) as server:
+        args = ["stream", str(path), "--base-url", server.base_url, "--fast"]
+        quiet = await trio.to_thread.run_sync(lambda: cli(*args))
+        loud = await trio.to_thread.run_sync(lambda: cli("-v", *args))
+    assert quiet.returncode == loud.returncode == 0
+    assert "INFO" not in quiet.stderr
+    assert "trio-stt: INFO trio_stt: realtime session configured: gpt-live-transcribe" in (
+        loud.stderr
+    )

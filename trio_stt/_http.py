@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import email.utils
+import logging
 import math
 import random
 import time
@@ -24,6 +25,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx2
 import trio
@@ -37,6 +39,8 @@ from ._errors import (
     status_error_class,
 )
 from ._rest import parse_error_body
+
+logger = logging.getLogger("trio_stt")
 
 __all__ = ["HTTPResult", "HTTPSession", "retry_delay"]
 
@@ -225,6 +229,12 @@ class HTTPSession:
                     raise failure
                 delay = retry_delay(attempt)
             attempt += 1
+            cause = str(failure) if failure is not None else f"HTTP {result.status_code}"
+            logger.info(
+                "retrying %s in %.2f s (attempt %d of %d): %s",
+                urlsplit(url).path, delay or 0, attempt + 1, self._config.max_retries + 1,
+                self._config.redactor.text(cause),
+            )  # fmt: skip
             await trio.sleep(delay or 0)
 
 

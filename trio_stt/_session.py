@@ -262,6 +262,7 @@ class OpenAISTTTranscriptionSession:
         await transport.send(self._core.update_session(self.model, self._settings))
         self._stats.messages_sent += 1
         await self._receive_until(transport, "session.updated", opts.session_updated_timeout)
+        logger.info("realtime session configured: %s, dialect %s", self.model, opts.dialect)
 
     async def _receive_until(self, transport: WebSocketTransport, what: str, limit: float) -> None:
         await trio.lowlevel.checkpoint()

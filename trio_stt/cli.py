@@ -8,7 +8,9 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -25,6 +27,7 @@ from ._model import OpenAISTTModel
 from ._playback import transcribe_live
 from ._protocol import RealtimeEvent, TranscriptionCompleted, TranscriptionDelta
 from ._settings import STTModelSettings
+from ._version import __version__
 
 if TYPE_CHECKING:
     from .server import Recognizer
@@ -137,7 +140,16 @@ async def _serve(args: argparse.Namespace) -> None:
         lenient=args.lenient,
     )
     async with trio.open_nursery() as nursery:
-        url = await nursery.start(serve, STTServerApp(config), args.host, args.port)
+        try:
+            url = await nursery.start(serve, STTServerApp(config), args.host, args.port)
+        except Exception as exc:  # hypercorn's nursery may wrap the bind error in a group
+            leaves = exception_leaves(exc)
+            if not any(isinstance(e, OSError) and e.errno == errno.EADDRINUSE for e in leaves):
+                raise
+            raise _Failed(
+                f"port {args.port} on {args.host} is already in use; choose another with "
+                "--port (--port 0 picks a free one)"
+            ) from None
         print(f"trio-stt server on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
 
 
@@ -171,6 +183,14 @@ def _parser() -> argparse.ArgumentParser:
         "one in real time, or run the local OpenAI-compatible server.",
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"trio-stt {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log what the trio_stt logger says to stderr (-v: info, -vv: debug)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -249,6 +269,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.verbose:
+        _log_to_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO)
     try:
         trio.run(args.run, args)
     except BaseException as exc:  # noqa: ASYNC103 - outside trio.run: nothing is cancelled
@@ -265,6 +287,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 _EXPECTED = (STTError, OSError, _Failed)
+
+
+def _log_to_stderr(level: int) -> None:
+    """``-v``: the ``trio_stt`` logger (reconnects, server warnings, requests) on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("trio-stt: %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("trio_stt")
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 if __name__ == "__main__":
