@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from functools import partial
@@ -289,3 +291,47 @@ async def test_verbose_logs_the_trio_stt_logger(tmp_path) -> None:  # type: igno
     assert "trio-stt: INFO trio_stt: realtime session configured: gpt-live-transcribe" in (
         loud.stderr
     )
+
+
+class _HTMLPages(http.server.BaseHTTPRequestHandler):
+    """A web server that is not an OpenAI API: every POST gets an HTML 404."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        page = b"<html><head><title>404 Not Found</title></head><body>nope</body></html>"
+        self.send_response(404)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_server_that_is_not_openai_compatible_gets_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "speech.wav"
+    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    with http.server.HTTPServer(("127.0.0.1", 0), _HTMLPages) as pages:
+        threading.Thread(target=pages.serve_forever, daemon=True).start()
+        try:
+            base_url = f"http://127.0.0.1:{pages.server_address[1]}"
+            out = cli("transcribe", str(path), "--base-url", base_url)
+        finally:
+            pages.shutdown()
+    assert out.returncode == 1
+    assert out.stderr == (
+        "trio-stt: error: HTTP 404: the server answered with an HTML page ('404 Not Found'), "
+        "not an OpenAI-style error: is --base-url an OpenAI-compatible API (it usually ends "
+        "in /v1)?\n"
+    )
+
+
+def test_errors_name_the_flags_not_python_arguments(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    out = cli("transcribe", str(tmp_path / "x.wav"), env=env)
+    assert out.returncode == 1
+    assert "pass --api-key" in out.stderr and "--base-url is https://api.openai.com/v1" in (
+        out.stderr
+    )
+    assert "api_key=" not in out.stderr

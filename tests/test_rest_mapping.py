@@ -208,3 +208,18 @@ async def test_a_stream_that_ends_without_its_done_event_is_an_error() -> None:
                 got.append(event)
     await client.aclose()
     assert len(got) == 1  # what came was delivered first
+
+
+async def test_an_html_error_page_becomes_one_line_with_its_title() -> None:
+    page = b"<html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000 + b"</body>"
+    reply = httpx2.Response(502, content=page, headers={"content-type": "text/html"})
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: reply))
+    model = OpenAISTTModel(
+        "whisper-1", ClientConfig(api_key="sk-x", max_retries=0), http_client=client
+    )
+    with pytest.raises(APIStatusError) as caught:
+        await model.transcribe_file(WAV)
+    await client.aclose()
+    message = str(caught.value)
+    assert "the server answered with an HTML page ('502 Bad Gateway')" in message
+    assert "<" not in message and "\n" not in message and len(message) < 300

@@ -271,7 +271,7 @@ def parse_error_body(body: str) -> tuple[str, str | None, str | None, str | None
     try:
         obj = json.loads(body)
     except (ValueError, RecursionError):
-        return (body.strip()[:500] or "no error message", None, None, None)
+        return (_not_json_error(body), None, None, None)
     err = obj.get("error") if isinstance(obj, Mapping) else None
     if isinstance(err, str):
         return (err, None, None, None)
@@ -283,6 +283,22 @@ def parse_error_body(body: str) -> tuple[str, str | None, str | None, str | None
         return str(value) if value is not None else None
 
     return (text("message") or "no error message", text("code"), text("type"), text("param"))
+
+
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _not_json_error(body: str) -> str:
+    """One line for an error body that is not OpenAI's JSON: a proxy's or a web server's."""
+    text = body.strip()
+    if text[:1] == "<":  # an HTML page: its title, if it has one, never the whole page
+        title = _HTML_TITLE.search(text)
+        named = f" ({' '.join(title.group(1).split())[:80]!r})" if title else ""
+        return (
+            f"the server answered with an HTML page{named}, not an OpenAI-style error: is "
+            "base_url an OpenAI-compatible API (it usually ends in /v1)?"
+        )
+    return " ".join(text.split())[:300] or "no error message"
 
 
 class SSEDecoder:

@@ -281,12 +281,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         expected = [leaf for leaf in leaves if isinstance(leaf, _EXPECTED)]
         if len(expected) != len(leaves):
             raise  # a bug: keep the traceback
-        print(f"trio-stt: error: {expected[0]}", file=sys.stderr)
+        print(f"trio-stt: error: {_in_flag_terms(str(expected[0]))}", file=sys.stderr)
         return 1  # noqa: ASYNC104
     return 0
 
 
 _EXPECTED = (STTError, OSError, _Failed)
+
+# The library's messages name its arguments; on the command line, name the flags instead.
+_FLAG_TERMS = [
+    ("pass api_key=", "pass --api-key"),
+    ("api_key is empty", "--api-key is empty"),
+    ("is base_url ", "is --base-url "),
+    ("base_url is ", "--base-url is "),
+    ("base_url '", "--base-url '"),
+]
+
+
+def _in_flag_terms(message: str) -> str:
+    for library_words, cli_words in _FLAG_TERMS:
+        message = message.replace(library_words, cli_words)
+    return message
 
 
 def _log_to_stderr(level: int) -> None:
