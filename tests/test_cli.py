@@ -335,3 +335,28 @@ def test_errors_name_the_flags_not_python_arguments(tmp_path) -> None:  # type: 
         out.stderr
     )
     assert "api_key=" not in out.stderr
+
+
+def test_plain_http_to_another_host_needs_allow_insecure_and_warns(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "speech.wav"
+    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    remote = ["transcribe", str(path), "--base-url", "http://speech.invalid:8000/v1"]
+    refused = cli(*remote, "--api-key", "sk-test-remote-0123456789", env=env)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "trio-stt: error: refusing to send the API key in cleartext (http://) to "
+        "speech.invalid; use https/wss or pass --allow-insecure\n"
+    )
+    allowed = cli(*remote, "--api-key", "sk-test-remote-0123456789", "--allow-insecure", env=env)
+    first = allowed.stderr.splitlines()[0]
+    assert first == (
+        "trio-stt: warning: sending the API key to speech.invalid over plain http; anyone on "
+        "the way can read it"
+    )
+    assert allowed.returncode == 1 and "cleartext" not in allowed.stderr  # it tried to connect
+    assert "sk-test-remote" not in allowed.stderr
+    # a self-hosted server elsewhere may need no key at all: nothing refuses to try
+    keyless = cli(*remote, env=env)
+    assert keyless.returncode == 1
+    assert "API key" not in keyless.stderr and "HTTP connection failed" in keyless.stderr

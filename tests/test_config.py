@@ -30,8 +30,11 @@ def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
         ClientConfig.from_env({})
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
         OpenAISTTModel("gpt-transcribe", base_url="https://api.openai.com/v1")
-    # Loopback servers commonly need no key.
+    with pytest.raises(ConfigurationError, match="OpenAI needs one"):
+        ClientConfig.from_env({}, base_url="https://myresource.openai.azure.com/openai/v1")
+    # Self-hosted servers, on loopback or another machine, commonly need no key.
     assert ClientConfig.from_env({}, base_url="http://127.0.0.1:9/v1").api_key is None
+    assert ClientConfig.from_env({}, base_url="http://speech.lan:8000/v1").api_key is None
 
 
 @pytest.mark.parametrize(

@@ -100,10 +100,10 @@ class ClientConfig:
         if self.api_key is not None and not self.api_key.strip():
             raise ConfigurationError("api_key is empty; set OPENAI_API_KEY or pass api_key=")
         hosts = [urlsplit(self.base_url), urlsplit(self.websocket_url)]
-        if self.api_key is None and not all(is_loopback_host(p.hostname) for p in hosts):
+        if self.api_key is None and any(_is_openai_host(p.hostname) for p in hosts):
             raise ConfigurationError(
                 "no API key: set the OPENAI_API_KEY environment variable or pass api_key= "
-                f"(only loopback servers may go without one; base_url is {self.base_url})"
+                f"(OpenAI needs one; base_url is {self.base_url})"
             )
         if self.api_key is not None and not self.allow_insecure:
             for parts in hosts:
@@ -198,3 +198,12 @@ def _merge_query(url: str, extra: Mapping[str, str]) -> str:
     query = dict(parse_qsl(parts.query))
     query.update(extra)
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _is_openai_host(host: str | None) -> bool:
+    """OpenAI's and Azure OpenAI's hosts, which always need a key. Self-hosted servers, on
+    loopback or elsewhere, may need none; one that does answers 401 and says so."""
+    host = (host or "").lower().rstrip(".")
+    return host in ("openai.com", "openai.azure.com") or host.endswith(
+        (".openai.com", ".openai.azure.com")
+    )

@@ -37,7 +37,19 @@ __all__ = ["main"]
 
 
 def _config(args: argparse.Namespace) -> ClientConfig:
-    return ClientConfig.from_env(base_url=args.base_url, api_key=args.api_key)
+    config = ClientConfig.from_env(
+        base_url=args.base_url, api_key=args.api_key, allow_insecure=args.allow_insecure or None
+    )
+    plain = urlsplit(config.base_url).scheme == "http"
+    if args.allow_insecure and plain and config.api_key is not None:
+        host = urlsplit(config.base_url).hostname
+        print(
+            f"trio-stt: warning: sending the API key to {host} over plain http; anyone on "
+            "the way can read it",
+            file=sys.stderr,
+            flush=True,
+        )
+    return config
 
 
 def _settings(args: argparse.Namespace) -> STTModelSettings:
@@ -202,6 +214,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--api-key", help="API key (default: OPENAI_API_KEY, which other users cannot see)"
         )
+        p.add_argument(
+            "--allow-insecure",
+            action="store_true",
+            help="send the API key over plain http:// to a host that is not this machine "
+            "(refused otherwise: anyone on the way could read it)",
+        )
         p.add_argument("--language", help="ISO-639-1 hint, e.g. en")
         p.add_argument("--prompt", help="context for the model")
         p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -295,6 +313,7 @@ _FLAG_TERMS = [
     ("is base_url ", "is --base-url "),
     ("base_url is ", "--base-url is "),
     ("base_url '", "--base-url '"),
+    ("pass allow_insecure=True", "pass --allow-insecure"),
 ]
 
 
