@@ -26,7 +26,13 @@ import trio_stt
 import trio_stt.cli
 from trio_stt._audio import write_wav
 from trio_stt._demo import _Score, _summary
-from trio_stt.testing import bundled_samples, open_fake_server, speech_like, word_error_rate
+from trio_stt.testing import (
+    bundled_samples,
+    open_fake_server,
+    silence,
+    speech_like,
+    word_error_rate,
+)
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -81,7 +87,10 @@ async def test_transcribe_and_stream_against_a_server(tmp_path) -> None:  # type
         )
         assert streamed.returncode == 0, streamed.stderr
         assert streamed.stdout.strip() == "hello from the server"
-        assert streamed.stderr == "hello from the server\n"  # the deltas, as they came
+        lines = streamed.stderr.splitlines()
+        assert "hello from the server" in lines  # the deltas, as they came, on a line of their own
+        assert lines[0].startswith("trio-stt: gpt-live-transcribe has no server VAD")
+        assert "sent 0.5 / 0.5 s, 0 turn(s)" in lines  # progress, each on its own line
         as_json = await trio.to_thread.run_sync(
             lambda: cli("stream", str(path), "--base-url", server.base_url, "--fast", "--json")
         )
@@ -223,7 +232,8 @@ async def test_ctrl_c_during_stream_exits_130_and_says_nothing(tmp_path) -> None
             assert process.stderr is not None and process.stdout is not None
             stderr = (await process.stderr.receive_some(65536) or b"").decode()
             assert code == 130, stderr
-            assert stderr == ""
+            said = [line for line in stderr.splitlines() if not line.startswith("sent ")]
+            assert said == []  # progress, and nothing else: no traceback, no "error"
             with trio.fail_after(5):
                 await server.wait_idle()  # and the socket was closed
         finally:
@@ -360,3 +370,30 @@ def test_plain_http_to_another_host_needs_allow_insecure_and_warns(tmp_path) -> 
     keyless = cli(*remote, env=env)
     assert keyless.returncode == 1
     assert "API key" not in keyless.stderr and "HTTP connection failed" in keyless.stderr
+
+
+async def test_turns_and_live_text_never_share_a_line_in_one_pipe(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """stdout and stderr into the same pipe, turns arriving while progress and deltas flow."""
+    speech = np.concatenate([np.concatenate([speech_like(0.8), silence(0.8)]) for _ in range(4)])
+    path = tmp_path / "turns.wav"
+    path.write_bytes(write_wav((speech * 32767).astype(np.int16), 24_000))
+    words = ["alpha beta gamma", "delta epsilon", "zeta eta theta", "iota kappa"]
+    async with open_fake_server(words) as server:
+        command = [sys.executable, "-m", "trio_stt", "stream", str(path), "--base-url",
+                   server.base_url, "--model", "gpt-4o-transcribe", "--vad", "server_vad",
+                   "--chunk-ms", "50"]  # fmt: skip
+        both = await trio.to_thread.run_sync(
+            partial(
+                subprocess.run,
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=60,
+            )
+        )
+    assert both.returncode == 0, both.stdout
+    lines = both.stdout.splitlines()
+    for line in lines:  # each line is one thing: progress, or a transcript (delta or turn)
+        assert line.startswith("sent ") or line in words, lines
+    assert [line for line in lines if line in words] == [w for w in words for _ in (0, 1)]

@@ -32,12 +32,18 @@ async def play_into(
     *,
     chunk_ms: int = 100,
     realtime: bool = True,
+    on_sent: Callable[[float], None] | None = None,
 ) -> None:
-    """Add *frames* to *audio* in ``chunk_ms`` pieces, then end the input."""
+    """Add *frames* to *audio* in ``chunk_ms`` pieces, then end the input.
+
+    *on_sent* hears how many seconds of audio have been handed over after each piece.
+    """
     step = max(1, frame_rate * chunk_ms // 1000)
     start = trio.current_time()
     for i, begin in enumerate(range(0, len(frames), step)):
         await audio.add_audio(frames[begin : begin + step])
+        if on_sent is not None:
+            on_sent(min(len(frames), begin + step) / frame_rate)
         if realtime:
             await trio.sleep_until(start + (i + 1) * chunk_ms / 1000)
     await audio.aclose()
@@ -55,11 +61,20 @@ async def transcribe_live(
     options: SessionOptions | None = None,
     on_event: Callable[[RealtimeEvent], None] | None = None,
     on_turn: Callable[[str], None] | None = None,
+    on_sent: Callable[[float], None] | None = None,
 ) -> list[str]:
     """Stream *frames* through a new session; return its turns in commit order."""
     audio = StreamedAudioInput(frame_rate=frame_rate, channels=channels)
     turns: list[str] = []
-    play = partial(play_into, audio, frames, frame_rate, chunk_ms=chunk_ms, realtime=realtime)
+    play = partial(
+        play_into,
+        audio,
+        frames,
+        frame_rate,
+        chunk_ms=chunk_ms,
+        realtime=realtime,
+        on_sent=on_sent,
+    )
     session_cm = model.create_session(audio, settings, options=options)
     async with session_cm as session, trio.open_nursery() as nursery:
         nursery.start_soon(play)

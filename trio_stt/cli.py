@@ -26,7 +26,7 @@ from ._errors import ConfigurationError, STTError, exception_leaves
 from ._model import OpenAISTTModel
 from ._playback import transcribe_live
 from ._protocol import RealtimeEvent, TranscriptionCompleted, TranscriptionDelta
-from ._settings import STTModelSettings
+from ._settings import STTModelSettings, capabilities_for
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -89,28 +89,13 @@ async def _stream(args: argparse.Namespace) -> None:
     settings = _settings(args)
     if args.vad:
         settings = replace(settings, turn_detection={"type": args.vad})
-    live = sys.stderr.isatty()
-    count = 0
-
-    def show_turn(text: str) -> None:
-        nonlocal count
-        count += 1
-        status_line("")  # the live line may still be on screen: the turn replaces it
-        print(json.dumps({"turn": count, "text": text}) if args.json else text, flush=True)
-
-    def show_live_text(event: RealtimeEvent) -> None:
-        # A terminal gets one line rewritten in place; a log gets the text as it comes.
-        if isinstance(event, TranscriptionDelta):
-            if live:
-                status_line(f"… {event.text}")
-            else:
-                print(event.delta, end="", file=sys.stderr, flush=True)
-        elif isinstance(event, TranscriptionCompleted):
-            if live:
-                status_line("")
-            else:
-                print(file=sys.stderr, flush=True)
-
+    notice = None
+    if not args.vad and not capabilities_for(args.model).server_vad:
+        notice = (
+            f"{args.model} has no server VAD, so the whole file is one turn, committed when it "
+            "ends (--vad server_vad with another model finds turns)"
+        )
+    shown = _StreamDisplay(len(frames) / (rate * channels), json_turns=args.json, notice=notice)
     async with OpenAISTTModel(args.model, _config(args)) as model:
         await transcribe_live(
             model,
@@ -120,9 +105,11 @@ async def _stream(args: argparse.Namespace) -> None:
             channels=channels,
             chunk_ms=args.chunk_ms,
             realtime=not args.fast,
-            on_event=show_live_text,
-            on_turn=show_turn,
+            on_event=shown.event,
+            on_turn=shown.turn,
+            on_sent=shown.sent,
         )
+        shown.finish()
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -163,6 +150,75 @@ async def _serve(args: argparse.Namespace) -> None:
                 "--port (--port 0 picks a free one)"
             ) from None
         print(f"trio-stt server on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+
+
+class _StreamDisplay:
+    """What ``stream`` shows: turns on stdout; live text and progress on stderr.
+
+    A terminal gets one status line rewritten in place. A file or pipe gets plain lines, and
+    a line of live text is always ended before anything else is written, so that when stdout
+    and stderr share a file, turns and partial text never run together on one line.
+    """
+
+    def __init__(self, total_seconds: float, *, json_turns: bool, notice: str | None) -> None:
+        self.notice = notice  # said once the audio flows: the session is up by then
+        self.total = total_seconds
+        self.json_turns = json_turns
+        self.live = sys.stderr.isatty()
+        self.turns = 0
+        self.partial = ""  # live text of the turn under way
+        self.line_open = False  # a log line of live text is waiting for its end
+        self.next_report = 0.0  # logs get a progress line every tenth of the file
+        self.seconds = 0.0
+
+    def sent(self, seconds: float) -> None:
+        self.seconds = seconds
+        if self.notice is not None:
+            status_line("")
+            self._line(f"trio-stt: {self.notice}")
+            self.notice = None
+        if self.live:
+            self._status()
+        elif seconds >= self.next_report or seconds >= self.total:
+            self.next_report = seconds + self.total / 10
+            self._line(f"sent {seconds:.1f} / {self.total:.1f} s, {self.turns} turn(s)")
+
+    def event(self, event: RealtimeEvent) -> None:
+        if isinstance(event, TranscriptionDelta):
+            self.partial = event.text
+            if self.live:
+                self._status()
+            else:
+                print(event.delta, end="", file=sys.stderr, flush=True)
+                self.line_open = True
+        elif isinstance(event, TranscriptionCompleted):
+            self.partial = ""
+            self._end_line()
+
+    def turn(self, text: str) -> None:
+        self.turns += 1
+        self._end_line()
+        status_line("")
+        sys.stderr.flush()
+        print(json.dumps({"turn": self.turns, "text": text}) if self.json_turns else text,
+              flush=True)  # fmt: skip
+
+    def finish(self) -> None:
+        self._end_line()
+        status_line("")
+
+    def _status(self) -> None:
+        words = f" … {self.partial}" if self.partial else ""
+        status_line(f"sent {self.seconds:.1f} / {self.total:.1f} s, {self.turns} turn(s){words}")
+
+    def _line(self, text: str) -> None:
+        self._end_line()
+        print(text, file=sys.stderr, flush=True)
+
+    def _end_line(self) -> None:
+        if self.line_open:
+            print(file=sys.stderr, flush=True)
+            self.line_open = False
 
 
 async def _demo(args: argparse.Namespace) -> None:
