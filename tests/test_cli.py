@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import io
 import json
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import replace
 from functools import partial
 
@@ -397,3 +400,37 @@ async def test_turns_and_live_text_never_share_a_line_in_one_pipe(tmp_path) -> N
     for line in lines:  # each line is one thing: progress, or a transcript (delta or turn)
         assert line.startswith("sent ") or line in words, lines
     assert [line for line in lines if line in words] == [w for w in words for _ in (0, 1)]
+
+
+def test_serve_logs_each_request_without_its_query(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "speech.wav"
+    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "trio_stt", "serve", "--port", "0", "--scripted", "logged"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base_url = _wait_for_url(server)
+        assert cli("transcribe", str(path), "--base-url", base_url).returncode == 0
+        assert cli("stream", str(path), "--base-url", base_url, "--fast").returncode == 0
+        with contextlib.suppress(urllib.error.HTTPError):  # a 400: no file, but a key in the URL
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    f"{base_url}/audio/transcriptions?api-key=sk-in-the-query-0123456789",
+                    data=b"",
+                    method="POST",
+                ),
+                timeout=30,
+            )
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        log = server.stderr.read() if server.stderr else ""
+        if server.stderr:
+            server.stderr.close()
+    lines = log.splitlines()
+    assert any('"POST /v1/audio/transcriptions" 200 ' in line for line in lines), lines
+    assert any('"GET /v1/realtime" 101 ' in line for line in lines), lines
+    assert sum('"POST /v1/audio/transcriptions" ' in line for line in lines) == 2, lines
+    assert "sk-in-the-query" not in log and "intent=" not in log

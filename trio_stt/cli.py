@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -140,7 +141,10 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     async with trio.open_nursery() as nursery:
         try:
-            url = await nursery.start(serve, STTServerApp(config), args.host, args.port)
+            if not args.quiet:
+                _log_requests_to_stderr()
+            start = partial(serve, access_log=not args.quiet)
+            url = await nursery.start(start, STTServerApp(config), args.host, args.port)
         except Exception as exc:  # hypercorn's nursery may wrap the bind error in a group
             leaves = exception_leaves(exc)
             if not any(isinstance(e, OSError) and e.errno == errno.EADDRINUSE for e in leaves):
@@ -314,6 +318,7 @@ def _parser() -> argparse.ArgumentParser:
         help="pocketsphinx (small, clear read speech) or whisper (Whisper tiny.en through "
         "faster-whisper: real voices; needs pip install 'trio-stt[whisper]')",
     )
+    v.add_argument("--quiet", action="store_true", help="no access log on stderr")
     v.add_argument(
         "--lenient",
         action="store_true",
@@ -377,6 +382,16 @@ def _in_flag_terms(message: str) -> str:
     for library_words, cli_words in _FLAG_TERMS:
         message = message.replace(library_words, cli_words)
     return message
+
+
+def _log_requests_to_stderr() -> None:
+    """``serve``'s access log: one stderr line a request, the path without its query."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("trio_stt.server.access")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def _log_to_stderr(level: int) -> None:
