@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +37,13 @@ from trio_stt.testing import (
     speech_like,
     word_error_rate,
 )
+
+
+def speech_file(folder: Path) -> Path:
+    """Half a second of speech-like audio as a WAV file in *folder*."""
+    path = folder / "speech.wav"
+    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    return path
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -77,8 +85,7 @@ def test_closed_port_is_one_line_and_exit_1(tmp_path) -> None:  # type: ignore[n
 
 
 async def test_transcribe_and_stream_against_a_server(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "speech.wav"
-    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    path = speech_file(tmp_path)
     async with open_fake_server(["hello from the server"]) as server:
         done = await trio.to_thread.run_sync(
             lambda: cli("transcribe", str(path), "--base-url", server.base_url, "--json")
@@ -141,8 +148,7 @@ def test_stream_a_bundled_clip_against_serve_in_another_process() -> None:
 
 
 def test_serve_options_key_and_body_limit(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "speech.wav"
-    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    path = speech_file(tmp_path)
     key = "sk-test-cli-0123456789"
     server = subprocess.Popen(
         [sys.executable, "-m", "trio_stt.cli", "serve", "--port", "0", "--scripted", "it works",
@@ -293,8 +299,7 @@ def test_a_port_in_use_is_named_with_the_flag_to_change_it() -> None:
 
 
 async def test_verbose_logs_the_trio_stt_logger(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "speech.wav"
-    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    path = speech_file(tmp_path)
     async with open_fake_server(["logged"]) as server:
         args = ["stream", str(path), "--base-url", server.base_url, "--fast"]
         quiet = await trio.to_thread.run_sync(lambda: cli(*args))
@@ -323,8 +328,7 @@ class _HTMLPages(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_server_that_is_not_openai_compatible_gets_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "speech.wav"
-    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    path = speech_file(tmp_path)
     with http.server.HTTPServer(("127.0.0.1", 0), _HTMLPages) as pages:
         threading.Thread(target=pages.serve_forever, daemon=True).start()
         try:
@@ -351,8 +355,7 @@ def test_errors_name_the_flags_not_python_arguments(tmp_path) -> None:  # type: 
 
 
 def test_plain_http_to_another_host_needs_allow_insecure_and_warns(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "speech.wav"
-    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    path = speech_file(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     remote = ["transcribe", str(path), "--base-url", "http://speech.invalid:8000/v1"]
     refused = cli(*remote, "--api-key", "sk-test-remote-0123456789", env=env)
@@ -403,8 +406,7 @@ async def test_turns_and_live_text_never_share_a_line_in_one_pipe(tmp_path) -> N
 
 
 def test_serve_logs_each_request_without_its_query(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "speech.wav"
-    path.write_bytes(write_wav((speech_like(0.5) * 32767).astype(np.int16), 24_000))
+    path = speech_file(tmp_path)
     server = subprocess.Popen(
         [sys.executable, "-m", "trio_stt", "serve", "--port", "0", "--scripted", "logged"],
         stderr=subprocess.PIPE,
