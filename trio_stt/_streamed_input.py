@@ -153,9 +153,12 @@ class StreamedAudioInput(AsyncClosing):
             await self._put((mono.astype("<i2", copy=False).tobytes(), voiced_until_ms(mono)))
             self.chunks_added += 1
 
-    async def _put(self, item: AudioChunk | AudioRequest) -> None:
-        """Queue *item* once there is room, and wake the reader if it is now worth sending."""
-        await trio.lowlevel.checkpoint_if_cancelled()
+    async def _put(self, item: AudioChunk | AudioRequest) -> None:  # noqa: ASYNC910
+        """Queue *item* once there is room, and wake the reader if it is now worth sending.
+
+        Every caller has just checked for cancellation, so this adds no checkpoint of its own
+        (it runs once per chunk): it waits only while the queue is full.
+        """
         while len(self._waiting) >= self._capacity and not self._session_over:
             await self._room.park()
         if self._session_over:
@@ -172,6 +175,7 @@ class StreamedAudioInput(AsyncClosing):
 
     async def _request(self, request: AudioRequest) -> None:
         """Queue a commit or clear behind the audio already added (the session's side)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self._closed:
             raise trio.ClosedResourceError("the input has ended; the session ends the last turn")
         try:
