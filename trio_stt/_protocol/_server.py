@@ -18,6 +18,7 @@ from typing import Any
 
 from .._errors import LocalProtocolError, RemoteProtocolError
 from .._results import Logprob
+from .._settings import MODEL_CAPABILITIES
 from .._untrusted import load_json
 from ._dialects import (
     CREATED_TYPE,
@@ -283,17 +284,13 @@ class RealtimeServerConnection:
         audio_ms: float,
         logprobs: Sequence[Logprob] | None = None,
         languages: Sequence[str] = (),
-        usage: Mapping[str, Any] | None = None,
     ) -> str:
         event: dict[str, Any] = {
             "type": "conversation.item.input_audio_transcription.completed",
             "item_id": item_id,
             "content_index": 0,
             "transcript": transcript,
-            # Duration billing, rounded up to whole seconds per commit, as OpenAI does.
-            "usage": dict(usage)
-            if usage is not None
-            else {"type": "duration", "seconds": max(1, math.ceil(audio_ms / 1000))},
+            "usage": billed_usage(self.config.model, audio_ms / 1000, transcript),
             "logprobs": _logprobs(logprobs),
         }
         if languages:
@@ -340,6 +337,26 @@ class RealtimeServerConnection:
     def raw(self, event: Mapping[str, Any]) -> str:
         """Any event, for fault injection and events this class does not model."""
         return self._dump(dict(event))
+
+
+def billed_usage(model: str | None, seconds: float, text: str) -> dict[str, Any]:
+    """What OpenAI bills *model* for (REST and realtime alike): whole seconds, rounded up
+    (per commit, in a session), or tokens for the token-billed models.
+
+    The token counts are the server's own arithmetic (10 audio tokens a second, one output
+    token a word), there to give token-billed models the shape OpenAI gives them.
+    """
+    caps = MODEL_CAPABILITIES.get(model or "")
+    if caps is None or not caps.token_billed:
+        return {"type": "duration", "seconds": max(1, math.ceil(seconds))}
+    audio_tokens, output_tokens = max(1, math.ceil(seconds * 10)), len(text.split())
+    return {
+        "type": "tokens",
+        "input_tokens": audio_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": audio_tokens + output_tokens,
+        "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": 0},
+    }
 
 
 def _logprobs(items: Sequence[Logprob] | None) -> list[dict[str, Any]] | None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
+from .._protocol._server import billed_usage
 from .._settings import MODEL_CAPABILITIES
 from ._recognizers import Recognition, RecognizedWord
 
@@ -21,25 +21,6 @@ CONTENT_TYPES = {
 }
 
 _LANGUAGE_NAMES = {"en": "english", "fr": "french", "de": "german", "es": "spanish"}
-
-
-def usage(duration: float, model: str | None = None, text: str = "") -> dict[str, Any]:
-    """What OpenAI bills *model* for: whole seconds, rounded up, or tokens.
-
-    The token counts are the server's own arithmetic (10 audio tokens a second, one output
-    token a word), there to give token-billed models the shape OpenAI gives them.
-    """
-    caps = MODEL_CAPABILITIES.get(model or "")
-    if caps is None or not caps.token_billed:
-        return {"type": "duration", "seconds": max(1, math.ceil(duration))}
-    audio_tokens, output_tokens = max(1, math.ceil(duration * 10)), len(text.split())
-    return {
-        "type": "tokens",
-        "input_tokens": audio_tokens,
-        "output_tokens": output_tokens,
-        "total_tokens": audio_tokens + output_tokens,
-        "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": 0},
-    }
 
 
 def languages(rec: Recognition, model: str | None) -> list[dict[str, str]] | None:
@@ -105,7 +86,7 @@ def render_transcription(
             "language": _LANGUAGE_NAMES.get(rec.language, rec.language),
             "duration": round(rec.duration, 2),
             "text": rec.text,
-            "usage": usage(rec.duration, model, rec.text),
+            "usage": billed_usage(model, rec.duration, rec.text),
         }
         body["segments"] = [
             {
@@ -143,10 +124,10 @@ def render_transcription(
                     }
                     for i, (a, b, t) in enumerate(segs)
                 ],
-                "usage": usage(rec.duration, model, rec.text),
+                "usage": billed_usage(model, rec.duration, rec.text),
             }
         )
-    body = {"text": rec.text, "usage": usage(rec.duration, model, rec.text)}
+    body = {"text": rec.text, "usage": billed_usage(model, rec.duration, rec.text)}
     if (detected := languages(rec, model)) is not None:
         body["languages"] = detected
     if logprobs:
@@ -184,7 +165,7 @@ def sse_events(
     done: dict[str, Any] = {
         "type": "transcript.text.done",
         "text": rec.text,
-        "usage": usage(rec.duration, model, rec.text),
+        "usage": billed_usage(model, rec.duration, rec.text),
     }
     if (detected := languages(rec, model)) is not None:
         done["languages"] = detected

@@ -9,7 +9,6 @@ as on OpenAI). :class:`RealtimeFaults` bends the behaviour for tests.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,8 +28,8 @@ from .._protocol import (
 from .._protocol._dialects import Dialect
 from .._results import Logprob
 from .._settings import MODEL_CAPABILITIES
-from ._formats import languages, usage
-from ._recognizers import recognize
+from ._formats import languages
+from ._recognizers import RecognizedWord, recognize
 from ._strict import CONVERSATION_SESSION, Refusal, check_event_type, check_update, check_url
 from ._vad import EnergyVAD
 
@@ -80,6 +79,10 @@ class RecordedSession:
 
     def events_of(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.client_events if e.get("type") == kind]
+
+
+def _logprob(word: RecognizedWord) -> Logprob:
+    return Logprob(word.word, word.logprob, tuple(word.word.encode()))
 
 
 def _takes_vad(model: str | None) -> bool:
@@ -350,19 +353,14 @@ class _Connection:
         logprobs, model = self.core.config.include_logprobs, self.core.config.model
         deltas = []
         for i, word in enumerate(recognition.words or ()):
-            probs = (
-                [Logprob(word.word, word.logprob, tuple(word.word.encode()))] if logprobs else None
-            )
+            probs = [_logprob(word)] if logprobs else None
             deltas.append(self.core.delta(item_id, (" " if i else "") + word.word, probs))
         completed = self.core.completed(
             item_id,
             recognition.text,
             len(audio) / 48,
-            [Logprob(w.word, w.logprob, tuple(w.word.encode())) for w in recognition.words]
-            if logprobs
-            else None,
+            [_logprob(word) for word in recognition.words] if logprobs else None,
             [entry["code"] for entry in languages(recognition, model) or ()],
-            usage=usage(math.ceil(len(audio) / 48_000), model, recognition.text),
         )
         await self.send(*deltas)
         if faults.hold_completions:
