@@ -203,7 +203,6 @@ class _StreamDisplay:
         self.turns += 1
         self._end_line()
         status_line("")
-        sys.stderr.flush()
         print(json.dumps({"turn": self.turns, "text": text}) if self.json_turns else text,
               flush=True)  # fmt: skip
 

@@ -24,7 +24,12 @@ from ._formats import CONTENT_TYPES, error_body, render_transcription, sse_event
 from ._multipart import MultipartError, parse_multipart
 from ._pocketsphinx import PocketSphinxRecognizer
 from ._recognizers import Recognition, Recognizer, recognize
-from ._strict import check_transcription_request, model_object, models_listing
+from ._strict import (
+    check_transcription_request,
+    model_not_found,
+    model_object,
+    models_listing,
+)
 
 __all__ = ["ServerConfig", "RestFault", "RecordedRequest", "STTServerApp"]
 
@@ -176,12 +181,8 @@ class STTServerApp:
         elif name in MODEL_CAPABILITIES:
             await _send_body(send, 200, json.dumps(model_object(name)), "application/json")
         else:
-            await _send_error(
-                send,
-                404,
-                f"The model `{name}` does not exist or you do not have access to it.",
-                code="model_not_found",
-            )
+            missing = model_not_found(name)
+            await _send_error(send, missing.status, missing.message, code=missing.code)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -152,8 +152,10 @@ class _Connection:
         self.held: list[str] = []
         self.closed = False
         self.strict = not endpoint.config.lenient
+        # What OpenAI refuses is refused on GA connections (Beta is served as it was).
+        self.checked = self.strict and record.dialect == "ga"
         # OpenAI opens a conversation session for `?model=` or no intent: it refuses our updates
-        self.conversation = self.strict and record.dialect == "ga" and not check_url(record.query)
+        self.conversation = self.checked and not check_url(record.query)
 
     async def send(self, *texts: str) -> None:
         async with self._lock:
@@ -208,7 +210,7 @@ class _Connection:
         except RemoteProtocolError as exc:
             await self.send(self.core.error(str(exc), code="invalid_json"))
             return
-        if self.strict and self.core.dialect == "ga" and isinstance(event, SessionUpdateRequest):
+        if self.checked and isinstance(event, SessionUpdateRequest):
             refusal = check_event_type(str(event.raw.get("type")))  # the Beta name, say
             if refusal is not None:
                 await self._refuse(refusal, event.event_id)
@@ -259,11 +261,7 @@ class _Connection:
             )
         elif self.conversation:
             code, problem = "invalid_parameter", CONVERSATION_SESSION
-        elif (
-            self.strict
-            and self.core.dialect == "ga"
-            and (refusal := check_update(event.raw, self.core.config.model))
-        ):
+        elif self.checked and (refusal := check_update(event.raw, self.core.config.model)):
             code, problem, param = refusal.code, refusal.message, refusal.param
         elif faults.reject_update is not None:
             code, problem = faults.reject_update

@@ -29,6 +29,7 @@ __all__ = [
     "check_event_type",
     "check_update",
     "check_transcription_request",
+    "model_not_found",
     "models_listing",
 ]
 
@@ -250,12 +251,7 @@ def check_transcription_request(
     """What OpenAI refuses in ``POST /v1/audio/transcriptions`` that a lenient server takes."""
     caps = MODEL_CAPABILITIES.get(model)
     if caps is None:
-        return Refusal(
-            f"The model `{model}` does not exist or you do not have access to it.",
-            "model_not_found",
-            "model",
-            404,
-        )
+        return model_not_found(model)
     if not caps.rest:
         return Refusal(
             f"The model `{model}` is only available in realtime transcription "
@@ -278,6 +274,16 @@ def check_transcription_request(
             "include",
         )
     return None
+
+
+def model_not_found(model: str) -> Refusal:
+    """OpenAI's 404 for a model it does not have (a transcription request, ``/models/{id}``)."""
+    return Refusal(
+        f"The model `{model}` does not exist or you do not have access to it.",
+        "model_not_found",
+        "model",
+        404,
+    )
 
 
 def models_listing() -> dict[str, Any]:
