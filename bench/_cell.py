@@ -20,6 +20,7 @@ import resource
 import struct
 import time
 from array import array
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,11 @@ def stamped(chunk: np.ndarray) -> np.ndarray:
     copy = chunk.copy()
     copy[: STAMP.size // 2] = np.frombuffer(STAMP.pack(time.monotonic(), chunk.nbytes), "<i2")
     return copy
+
+
+def percentile_ms(ordered: Sequence[float], q: float) -> float:
+    """The *q* quantile of sorted seconds, in milliseconds (nearest rank below)."""
+    return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 def cpu_seconds() -> float:
@@ -101,8 +107,8 @@ class Measurements:
         latencies = sorted(self.latencies) or [float("nan")]
         result: dict[str, Any] = {
             "cpu_per_audio_s": self.stream_cpu / audio_s,
-            "p50_ms": 1000 * latencies[len(latencies) // 2],
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            "p50_ms": percentile_ms(latencies, 0.5),
+            "p99_ms": percentile_ms(latencies, 0.99),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "idle_kb_per_session": self.idle_kb_per_session,
             "setup_cpu_ms": 1000 * self.setup_cpu / args.streams,

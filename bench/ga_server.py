@@ -29,7 +29,7 @@ import time
 from array import array
 from typing import Any
 
-from _cell import STAMP
+from _cell import STAMP, percentile_ms
 from websockets.asyncio.server import ServerConnection, serve
 
 BYTES_PER_SECOND = 48_000  # 24 kHz PCM16 mono
@@ -63,10 +63,10 @@ class Stats:
             "audio_s": self.audio_bytes / BYTES_PER_SECOND,
             "turns": self.turns,
             "connections": self.connections,
-            "lag_p99_ms": 1000 * lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+            "lag_p99_ms": percentile_ms(lags, 0.99),
             "lag_max_ms": 1000 * lags[-1],
-            "send_delay_p50_ms": 1000 * delays[len(delays) // 2],
-            "send_delay_p99_ms": 1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))],
+            "send_delay_p50_ms": percentile_ms(delays, 0.5),
+            "send_delay_p99_ms": percentile_ms(delays, 0.99),
         }
         self.reset()
         return result
