@@ -141,8 +141,8 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     async with trio.open_nursery() as nursery:
         try:
-            if not args.quiet:
-                _log_requests_to_stderr()
+            if not args.quiet:  # one line a request, the path without its query
+                _log_to_stderr("trio_stt.server.access", logging.INFO, "%(message)s")
             start = partial(serve, access_log=not args.quiet)
             url = await nursery.start(start, STTServerApp(config), args.host, args.port)
         except Exception as exc:  # hypercorn's nursery may wrap the bind error in a group
@@ -348,7 +348,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.verbose:
-        _log_to_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO)
+        level = logging.DEBUG if args.verbose > 1 else logging.INFO
+        _log_to_stderr("trio_stt", level, "trio-stt: %(levelname)s %(name)s: %(message)s")
     try:
         trio.run(args.run, args)
     except BaseException as exc:  # noqa: ASYNC103 - outside trio.run: nothing is cancelled
@@ -383,23 +384,14 @@ def _in_flag_terms(message: str) -> str:
     return message
 
 
-def _log_requests_to_stderr() -> None:
-    """``serve``'s access log: one stderr line a request, the path without its query."""
+def _log_to_stderr(name: str, level: int, fmt: str) -> None:
+    """Lines of the *name* logger on stderr: ``-v`` (``trio_stt``), ``serve``'s access log."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger("trio_stt.server.access")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-
-
-def _log_to_stderr(level: int) -> None:
-    """``-v``: the ``trio_stt`` logger (reconnects, server warnings, requests) on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("trio-stt: %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("trio_stt")
+    handler.setFormatter(logging.Formatter(fmt))
+    logger = logging.getLogger(name)
     logger.addHandler(handler)
     logger.setLevel(level)
+    logger.propagate = False  # printed here, once
 
 
 if __name__ == "__main__":
