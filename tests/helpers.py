@@ -1,6 +1,11 @@
-"""Shared helpers for the realtime tests."""
+"""Shared helpers for the tests."""
 
 from __future__ import annotations
+
+import re
+import select
+import subprocess
+import time
 
 import numpy as np
 import trio
@@ -55,3 +60,18 @@ async def push_to_talk(session: OpenAISTTTranscriptionSession, audio: StreamedAu
         await audio.add_audio(turn)
         await session.commit()
     await feed(audio, turns[-1])
+
+
+def wait_for_server_url(server: subprocess.Popen[str]) -> str:
+    """Read the server's stderr until it says where it listens (or give up after 30 s)."""
+    assert server.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([server.stderr], [], [], deadline - time.monotonic())
+        line = server.stderr.readline() if ready else ""
+        match = re.search(r"server on (http://\S+)", line)
+        if match:
+            return match.group(1)
+        if server.poll() is not None:
+            break
+    raise AssertionError("trio-stt serve did not start")

@@ -7,14 +7,11 @@ import http.server
 import io
 import json
 import os
-import re
-import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -37,6 +34,8 @@ from trio_stt.testing import (
     speech_like,
     word_error_rate,
 )
+
+from .helpers import wait_for_server_url
 
 
 def speech_file(folder: Path) -> Path:
@@ -128,7 +127,7 @@ def test_stream_a_bundled_clip_against_serve_in_another_process() -> None:
         text=True,
     )
     try:
-        base_url = _wait_for_url(server)
+        base_url = wait_for_server_url(server)
         out = cli(
             "stream", str(sample.path), "--base-url", base_url,
             "--model", "gpt-transcribe", "--vad", "server_vad",
@@ -157,7 +156,7 @@ def test_serve_options_key_and_body_limit(tmp_path) -> None:  # type: ignore[no-
         text=True,
     )  # fmt: skip
     try:
-        url = _wait_for_url(server)
+        url = wait_for_server_url(server)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
         refused = cli("transcribe", str(path), "--base-url", url, "--api-key", "sk-wrong-000000")
         assert refused.returncode == 1 and "Incorrect API key" in refused.stderr
@@ -206,21 +205,6 @@ def test_demo_failure_is_one_line_and_exit_1(monkeypatch) -> None:  # type: igno
     assert trio_stt.cli.main(["demo"]) == 1
 
 
-def _wait_for_url(server: subprocess.Popen[str]) -> str:
-    """Read the server's stderr until it says where it listens (or give up after 30 s)."""
-    assert server.stderr is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([server.stderr], [], [], deadline - time.monotonic())
-        line = server.stderr.readline() if ready else ""
-        match = re.search(r"server on (http://\S+)", line)
-        if match:
-            return match.group(1)
-        if server.poll() is not None:
-            break
-    raise AssertionError("trio-stt serve did not start")
-
-
 async def test_ctrl_c_during_stream_exits_130_and_says_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Ctrl+C while a stream is live: no "internal error", no traceback, exit 130."""
     path = tmp_path / "long.wav"
@@ -261,7 +245,7 @@ async def test_serve_lenient_takes_what_openai_refuses(flags: tuple[str, ...], a
     update = {"type": "session.update", "session": {"type": "transcription", "audio": {
         "input": {"transcription": misspelled, "turn_detection": None}}}}  # fmt: skip
     try:
-        base_url = await trio.to_thread.run_sync(_wait_for_url, server)
+        base_url = await trio.to_thread.run_sync(wait_for_server_url, server)
         url = base_url.replace("http://", "ws://", 1) + "/realtime?intent=transcription"
         async with trio_websocket.open_websocket_url(url) as ws:
             await ws.get_message()  # session.created
@@ -413,7 +397,7 @@ def test_serve_logs_each_request_without_its_query(tmp_path) -> None:  # type: i
         text=True,
     )
     try:
-        base_url = _wait_for_url(server)
+        base_url = wait_for_server_url(server)
         assert cli("transcribe", str(path), "--base-url", base_url).returncode == 0
         assert cli("stream", str(path), "--base-url", base_url, "--fast").returncode == 0
         with contextlib.suppress(urllib.error.HTTPError):  # a 400: no file, but a key in the URL

@@ -20,6 +20,8 @@ from trio_stt.server import PocketSphinxRecognizer, WhisperRecognizer
 from trio_stt.server._recognizers import Recognizer
 from trio_stt.testing import bundled_samples, open_fake_server, word_error_rate
 
+from .helpers import wait_for_server_url
+
 pytestmark = pytest.mark.speech
 
 # Sentences a person might say to an assistant: none of them is in the bundled recordings.
@@ -104,10 +106,7 @@ def test_serve_with_the_whisper_recognizer(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        assert server.stderr is not None
-        while "http://" not in (line := server.stderr.readline()):
-            assert line, "the server exited before saying where it listens"
-        base_url = line[line.index("http://") :].split()[0]
+        base_url = wait_for_server_url(server)
         done = subprocess.run(
             [sys.executable, "-m", "trio_stt.cli", "transcribe", str(sample.path),
              "--base-url", base_url, "--model", "gpt-transcribe"],
