@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from trio_stt._audio import read_wav, resample_int16, write_wav
+from trio_stt._audio import resample_int16, write_wav
+from trio_stt._audio_files import read_audio
 
 RATE = 24_000
 LEAD_MS = 300  # silence before the first and after the last sentence
@@ -41,7 +42,7 @@ CLIPS = [
 def speak(text: str, voice: str, workdir: Path) -> npt.NDArray[np.int16]:
     path = workdir / "speech.wav"
     subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
-    frames, rate, channels = read_wav(path.read_bytes())
+    frames, rate, channels = read_audio(path.read_bytes())
     if channels != 1:
         raise SystemExit(f"flite gave {channels} channels for voice {voice}; expected 1")
     return resample_int16(frames.reshape(-1), rate, RATE)

@@ -13,12 +13,12 @@ from trio_stt import AudioFormatError, AudioInput
 from trio_stt._audio import (
     iter_pcm16_chunks,
     pcm16_duration_ms,
-    read_wav,
     resample_int16,
     to_mono_int16,
     to_pcm16_bytes,
     write_wav,
 )
+from trio_stt._audio_files import read_audio
 
 
 @pytest.mark.parametrize(
@@ -74,25 +74,27 @@ def test_resampling_preserves_a_tone() -> None:
 def test_wav_round_trip_and_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
     samples = np.array([[1, 2], [3, 4], [-5, -6]], np.int16)
     data = write_wav(samples, 16_000, 2)
-    frames, rate, channels = read_wav(data)
+    frames, rate, channels = read_audio(data)
     assert (rate, channels) == (16_000, 2)
     assert frames.tolist() == samples.tolist()
     path = tmp_path / "a.wav"
     path.write_bytes(data)
-    assert AudioInput.from_wav(path).frame_rate == 16_000
-    with pytest.raises(AudioFormatError, match="is not a PCM WAV file"):
-        read_wav(b"ID3\x03 this is an mp3")
+    assert AudioInput.from_file(path).frame_rate == 16_000
+    with pytest.raises(AudioFormatError, match="not an audio format this decoder"):
+        read_audio(b"this is not audio at all")
     with pytest.raises(AudioFormatError, match="contains no audio frames"):
-        read_wav(write_wav(np.zeros(0, np.int16), 24_000))
+        read_audio(write_wav(np.zeros(0, np.int16), 24_000))
     with pytest.raises(AudioFormatError, match="cannot open file"):
-        read_wav(tmp_path / "missing.wav")
+        read_audio(tmp_path / "missing.wav")
+    with pytest.raises(AudioFormatError, match=r"is empty \(0 bytes\)"):
+        read_audio(b"")
 
 
 def test_audio_input_reference_api() -> None:
     audio = AudioInput(np.array([0.5, -0.5], np.float32))
     name, handle, ctype = audio.to_audio_file()
     assert (name, ctype) == ("audio.wav", "audio/wav")
-    frames, rate, _ = read_wav(handle.getvalue())
+    frames, rate, _ = read_audio(handle.getvalue())
     assert rate == 24_000 and frames[:, 0].tolist() == [16384, -16384]
     assert base64.b64decode(audio.to_base64()) == np.array([16384, -16384], "<i2").tobytes()
     assert re.fullmatch(r"AudioInput\(2 frames, float32, 24000 Hz, 1 ch\)", repr(audio))
@@ -111,7 +113,7 @@ def test_chunks_cover_the_input() -> None:
 @settings(max_examples=60, deadline=None)
 @given(hnp.arrays(np.int16, st.integers(1, 2000)), st.sampled_from([8000, 16000, 24000, 44100]))
 def test_int16_wav_round_trip_is_exact(samples: np.ndarray, rate: int) -> None:
-    frames, got_rate, channels = read_wav(write_wav(samples, rate))
+    frames, got_rate, channels = read_audio(write_wav(samples, rate))
     assert (got_rate, channels) == (rate, 1)
     assert np.array_equal(frames[:, 0], samples)
 

@@ -62,7 +62,7 @@ def test_help_everywhere() -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "message"), [(b"not audio at all", "not a PCM WAV file"), (None, "cannot open")]
+    ("content", "message"), [(b"not audio at all", "not an audio format"), (None, "cannot open")]
 )
 def test_bad_file_is_one_line_and_exit_1(tmp_path, content: bytes | None, message: str) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "bad.wav"

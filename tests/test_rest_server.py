@@ -23,6 +23,7 @@ from trio_stt import (
     OpenAISTTModel,
     RateLimitError,
     RequestTooLargeError,
+    SplitOptions,
     STTModelSettings,
     TokenUsage,
     TranscriptTextDelta,
@@ -142,7 +143,7 @@ async def test_oversized_upload_is_refused_before_sending(server: RunningServer)
     big = np.zeros(13_200_000, np.int16)  # 26.4 MB of WAV
     async with model_for(server) as model:
         with pytest.raises(UploadTooLargeError, match="over the 26,214,400-byte request limit"):
-            await model.transcribe(AudioInput(big))
+            await model.transcribe_file(AudioInput(big), split=SplitOptions(enabled=False))
     assert server.app.requests == []
     assert not server.app.request_started.is_set()  # nothing reached the server
 

@@ -8,6 +8,8 @@ nursery so that nothing outlives the ``async with`` that opened it.
 from __future__ import annotations
 
 from ._audio import AudioInput as AudioInput
+from ._audio_files import DecodedAudio as DecodedAudio
+from ._audio_files import read_audio as read_audio
 from ._config import ClientConfig as ClientConfig
 from ._errors import (
     APIConnectionError as APIConnectionError,
@@ -81,6 +83,9 @@ from ._errors import (
 from ._errors import (
     WebSocketClosedError as WebSocketClosedError,
 )
+from ._long_audio import PieceError as PieceError
+from ._long_audio import SplitOptions as SplitOptions
+from ._long_audio import SplitProgress as SplitProgress
 from ._model import OpenAISTTModel as OpenAISTTModel
 from ._model import TranscriptionStream as TranscriptionStream
 from ._protocol import (
@@ -208,6 +213,12 @@ __all__ = [
     "TurnStream",
     # audio
     "AudioInput",
+    "read_audio",
+    "DecodedAudio",
+    # long files
+    "SplitOptions",
+    "SplitProgress",
+    "PieceError",
     # file transcription results
     "Transcription",
     "TranscriptionSegment",

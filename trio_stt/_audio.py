@@ -29,7 +29,6 @@ __all__ = [
     "to_mono_int16",
     "resample_int16",
     "to_pcm16_bytes",
-    "read_wav",
     "write_wav",
     "iter_pcm16_chunks",
     "pcm16_duration_ms",
@@ -161,46 +160,6 @@ def write_wav(samples: npt.NDArray[np.int16], frame_rate: int, channels: int = 1
     return out.getvalue()
 
 
-def read_wav(source: str | os.PathLike[str] | bytes) -> tuple[npt.NDArray[np.int16], int, int]:
-    """Decode an integer PCM WAV file (path or bytes): ``(frames x channels, rate, channels)``.
-
-    8-, 16-, 24- and 32-bit integer PCM are accepted; anything else (float WAV, compressed
-    WAV, not a WAV at all) raises :class:`AudioFormatError`.
-    """
-    where = "WAV bytes" if isinstance(source, bytes) else f"file {os.fspath(source)!r}"
-    try:
-        handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
-    except OSError as exc:
-        raise AudioFormatError(f"cannot open {where}: {exc.strerror}") from exc
-    try:
-        with handle, wave.open(handle, "rb") as wav:
-            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
-            raw = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise AudioFormatError(
-            f"{where} is not a PCM WAV file we can read ({exc}); "
-            "expected RIFF/WAVE with 8/16/24/32-bit integer samples"
-        ) from exc
-    if not raw:
-        raise AudioFormatError(f"{where} contains no audio frames")
-    samples = _decode_pcm(raw, width)
-    usable = len(samples) - len(samples) % channels
-    return samples[:usable].reshape(-1, channels), rate, channels
-
-
-def _decode_pcm(raw: bytes, width: int) -> npt.NDArray[np.int16]:
-    if width == 2:
-        return np.frombuffer(raw, dtype="<i2").astype(np.int16)
-    if width == 1:  # 8-bit WAV is unsigned
-        return ((np.frombuffer(raw, dtype=np.uint8).astype(np.int16) - 128) << 8).astype(np.int16)
-    if width == 3:
-        b = np.frombuffer(raw[: len(raw) - len(raw) % 3], dtype=np.uint8).reshape(-1, 3)
-        return (b[:, 2].astype(np.int8).astype(np.int16) << 8 | b[:, 1]).astype(np.int16)
-    if width == 4:
-        return (np.frombuffer(raw, dtype="<i4") >> 16).astype(np.int16)
-    raise AudioFormatError(f"unsupported WAV sample width {width * 8} bits")
-
-
 @dataclass(eq=False)
 class AudioInput:
     """A finished recording, for file transcription (the Agents SDK's ``AudioInput``).
@@ -233,10 +192,12 @@ class AudioInput:
         )
 
     @classmethod
-    def from_wav(cls, source: str | os.PathLike[str] | bytes) -> AudioInput:
-        """Load a PCM WAV file (path or bytes)."""
-        samples, rate, channels = read_wav(source)
-        return cls(samples, frame_rate=rate, channels=channels)
+    def from_file(cls, source: str | os.PathLike[str] | bytes) -> AudioInput:
+        """Decode an audio file (path or bytes; WAV, FLAC, Ogg, MP3, ...) into a recording."""
+        from ._audio_files import read_audio  # libsndfile, loaded only when a file is read
+
+        decoded = read_audio(source)
+        return cls(decoded.frames, frame_rate=decoded.rate, channels=decoded.channels)
 
     @property
     def duration(self) -> float:

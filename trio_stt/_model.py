@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ._audio import AudioInput
 from ._config import ClientConfig
-from ._errors import RemoteProtocolError
+from ._errors import RemoteProtocolError, UploadTooLargeError
 from ._http import HTTPSession
+from ._long_audio import SplitOptions
 from ._resource import AsyncClosing
 from ._rest import (
     FileLike,
@@ -35,6 +37,8 @@ from ._session import OpenAISTTTranscriptionSession, SessionOptions
 from ._settings import STTModelSettings
 from ._streamed_input import StreamedAudioInput
 from ._tracing import TracingOptions, transcription_span
+from ._uploads import as_uploadable as _as_uploadable
+from ._uploads import is_too_long, transcribe_long_file
 
 if TYPE_CHECKING:
     import httpx2
@@ -218,14 +222,27 @@ class OpenAISTTModel(AsyncClosing):
         known_speaker_references: Sequence[str] | None = None,
         trace_include_sensitive_data: bool = True,
         trace_include_sensitive_audio_data: bool = False,
+        split: SplitOptions | None = None,
     ) -> Transcription:
         """Transcribe a file (path, bytes or :class:`AudioInput`) in any response format.
 
         The file's extension tells the server its format (the API trusts it), so bytes are
-        assumed to be WAV unless ``filename`` says otherwise.
+        assumed to be WAV unless ``filename`` says otherwise. A format the API does not take
+        (AIFF, Opus, ...) is converted to FLAC first.
+
+        A file over the 25 MB request limit, or longer than the model accepts, is cut at
+        silences and sent in pieces, a few at a time; the answers are stitched back on the
+        original timeline (see :class:`SplitOptions`, which also reports progress).
+
+        Raises:
+            PieceError: when a piece of a split file still fails after its retries.
+            UploadTooLargeError: over the limit with splitting off, or not decodable.
         """
         settings = settings or STTModelSettings()
-        request = build_transcription_request(
+        split = split or SplitOptions()
+        file, filename = await _as_uploadable(file, filename)
+        build = partial(
+            build_transcription_request,
             self.model,
             file,
             settings,
@@ -236,6 +253,26 @@ class OpenAISTTModel(AsyncClosing):
             known_speaker_names=known_speaker_names,
             known_speaker_references=known_speaker_references,
         )
+        one_piece = partial(
+            self.transcribe_file,
+            settings=settings,
+            response_format=response_format,
+            timestamp_granularities=timestamp_granularities,
+            chunking_strategy=chunking_strategy,
+            known_speaker_names=known_speaker_names,
+            known_speaker_references=known_speaker_references,
+            trace_include_sensitive_data=trace_include_sensitive_data,
+            split=SplitOptions(enabled=False),
+        )
+        pieces_by = (one_piece, response_format or "json")
+        try:
+            request = build()
+        except UploadTooLargeError:
+            if not split.enabled:
+                raise
+            return await transcribe_long_file(self.model, file, settings, split, *pieces_by)
+        if split.enabled and await is_too_long(self.model, file, split):
+            return await transcribe_long_file(self.model, file, settings, split, *pieces_by)
         options = TracingOptions(trace_include_sensitive_data, trace_include_sensitive_audio_data)
         with (
             transcription_span(

@@ -26,7 +26,6 @@ from ._errors import (
 from ._results import (
     ResponseFormat,
     Transcription,
-    TranscriptionSegment,
     TranscriptStreamEvent,
     TranscriptTextDelta,
     TranscriptTextDone,
@@ -38,6 +37,7 @@ from ._results import (
     word_from,
 )
 from ._settings import STTModelSettings
+from ._subtitles import parse_subtitles
 from ._untrusted import Fields, load_json
 
 __all__ = [
@@ -50,7 +50,6 @@ __all__ = [
     "SSEDecoder",
     "parse_error_body",
     "encode_multipart",
-    "parse_subtitles",
 ]
 
 MAX_BODY_BYTES = 26_214_400
@@ -200,37 +199,6 @@ def _form_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-_CUE_TIME = re.compile(
-    r"(\d+:)?(\d{1,2}):(\d{2})[,.](\d{3})\s*-->\s*(\d+:)?(\d{1,2}):(\d{2})[,.](\d{3})"
-)
-
-
-def _cue_seconds(hours: str | None, minutes: str, seconds: str, millis: str) -> float:
-    h = int(hours[:-1]) if hours else 0
-    return h * 3600 + int(minutes) * 60 + int(seconds) + int(millis) / 1000
-
-
-def parse_subtitles(body: str) -> tuple[TranscriptionSegment, ...]:
-    """Cues of an SRT or WebVTT file as segments."""
-    segments: list[TranscriptionSegment] = []
-    for block in re.split(r"\r?\n\r?\n", body.strip()):
-        lines = block.strip().splitlines()
-        for i, line in enumerate(lines):
-            match = _CUE_TIME.search(line)
-            if match:
-                g = match.groups()
-                segments.append(
-                    TranscriptionSegment(
-                        start=_cue_seconds(g[0], g[1], g[2], g[3]),
-                        end=_cue_seconds(g[4], g[5], g[6], g[7]),
-                        text=" ".join(lines[i + 1 :]).strip(),
-                        id=len(segments),
-                    )
-                )
-                break
-    return tuple(segments)
 
 
 def parse_transcription(

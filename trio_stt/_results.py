@@ -9,7 +9,7 @@ events; they follow the rules of :mod:`trio_stt._untrusted`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from ._untrusted import Fields
 
@@ -107,6 +107,25 @@ class Transcription:
     usage: Usage | None = None
     raw: str = field(default="", repr=False)
     request_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The transcript, its language, duration and timings, as JSON-ready values."""
+        body: dict[str, Any] = {
+            "text": self.text,
+            "language": self.language,
+            "duration": self.duration,
+        }
+        if self.languages:
+            body["languages"] = list(self.languages)
+        if self.segments:
+            body["segments"] = [
+                {"id": s.id, "start": s.start, "end": s.end, "text": s.text}
+                | ({"speaker": s.speaker} if s.speaker else {})
+                for s in self.segments
+            ]
+        if self.words:
+            body["words"] = [{"word": w.word, "start": w.start, "end": w.end} for w in self.words]
+        return body
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,10 @@ class ModelCapabilities:
     rest_formats: frozenset[str] = frozenset({"json", "text"})
     token_billed: bool = False  # usage in tokens rather than seconds
     detects_languages: bool = False  # answers carry the `languages` it heard
+    max_seconds: float | None = None  # longest file accepted over REST, where one is known
 
+
+_GPT_4O_MAX_SECONDS = 1400.0  # "... longer than 1400 seconds which is the maximum" (§3.4)
 
 _WHISPER_FORMATS = frozenset({"json", "text", "srt", "vtt", "verbose_json"})
 
@@ -59,16 +62,28 @@ MODEL_CAPABILITIES: Mapping[str, ModelCapabilities] = {
     ),
     "gpt-transcribe": ModelCapabilities(languages_list=True, keywords=True, detects_languages=True),
     "gpt-4o-transcribe": ModelCapabilities(
-        logprobs=True, rest_formats=frozenset({"json"}), token_billed=True
+        logprobs=True,
+        rest_formats=frozenset({"json"}),
+        token_billed=True,
+        max_seconds=_GPT_4O_MAX_SECONDS,
     ),
     "gpt-4o-mini-transcribe": ModelCapabilities(
-        logprobs=True, rest_formats=frozenset({"json"}), token_billed=True
+        logprobs=True,
+        rest_formats=frozenset({"json"}),
+        token_billed=True,
+        max_seconds=_GPT_4O_MAX_SECONDS,
     ),
     "gpt-4o-mini-transcribe-2025-12-15": ModelCapabilities(
-        logprobs=True, rest_formats=frozenset({"json"}), token_billed=True
+        logprobs=True,
+        rest_formats=frozenset({"json"}),
+        token_billed=True,
+        max_seconds=_GPT_4O_MAX_SECONDS,
     ),
     "gpt-4o-transcribe-diarize": ModelCapabilities(
-        realtime=False, prompt=False, rest_formats=frozenset({"json", "text", "diarized_json"})
+        realtime=False,
+        prompt=False,
+        rest_formats=frozenset({"json", "text", "diarized_json"}),
+        max_seconds=_GPT_4O_MAX_SECONDS,
     ),
     "whisper-1": ModelCapabilities(rest_streaming=False, rest_formats=_WHISPER_FORMATS),
 }

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,14 +20,16 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ._audio import read_wav
+from ._audio_files import DECODABLE, read_audio, sniff_extension
+from ._cli_display import SplitDisplay, StreamDisplay
+from ._cli_output import FORMATS, format_for, formats_help, output_path, render, write_output
 from ._config import ClientConfig
 from ._demo import run_demo, status_line
 from ._errors import ConfigurationError, STTError, exception_leaves
+from ._long_audio import SplitOptions
 from ._model import OpenAISTTModel
 from ._playback import transcribe_live
-from ._protocol import RealtimeEvent, TranscriptionCompleted, TranscriptionDelta
-from ._settings import STTModelSettings, capabilities_for
+from ._settings import MODEL_CAPABILITIES, STTModelSettings, capabilities_for
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -59,34 +61,60 @@ def _settings(args: argparse.Namespace) -> STTModelSettings:
 
 async def _transcribe(args: argparse.Namespace) -> None:
     config = _config(args)
+    fmt = format_for(args.format, args.output, args.model)
+    supported = capabilities_for(args.model).rest_formats
+    if fmt not in supported:
+        others = [m for m, caps in MODEL_CAPABILITIES.items() if fmt in caps.rest_formats]
+        hint = f"; try --model {others[0]} for {fmt}" if others else ""
+        raise ConfigurationError(
+            f"{args.model} does not produce {fmt} (it produces {', '.join(sorted(supported))})"
+            + hint
+        )
+    if args.concurrency < 1:
+        raise ConfigurationError(f"--concurrency must be at least 1; got {args.concurrency}")
+    destination = output_path(args.file, args.output, args.output_dir, fmt)
+    file, filename = await _input_file(args.file)
+    split = SplitOptions(
+        limiter=trio.CapacityLimiter(args.concurrency),
+        on_progress=SplitDisplay(args.file).update,
+    )
     async with OpenAISTTModel(args.model, config) as model:
         host = urlsplit(config.base_url).netloc
         status_line(f"transcribing {args.file} with {args.model} at {host}")
         try:
             result = await model.transcribe_file(
-                args.file, _settings(args), response_format=args.format
+                file,
+                _settings(args),
+                filename=filename,
+                response_format=fmt,  # type: ignore[arg-type]
+                timestamp_granularities=["word", "segment"] if fmt == "verbose_json" else None,
+                split=split,
             )
         finally:
             status_line("")
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "text": result.text,
-                    "language": result.language,
-                    "duration": result.duration,
-                    "request_id": result.request_id,
-                }
-            )
-        )
-    else:
-        print(result.text)
+    write_output(destination, render(result, fmt, args.json))
+    if destination is not None:
+        print(f"trio-stt: wrote {destination}", file=sys.stderr, flush=True)
+
+
+async def _input_file(name: str) -> tuple[str | bytes, str | None]:
+    """A path as it is; ``-`` is stdin, read whole and named by what it turns out to be."""
+    if name != "-":
+        await trio.lowlevel.checkpoint()
+        return name, None
+    data = await trio.to_thread.run_sync(sys.stdin.buffer.read)
+    if not data:
+        raise ConfigurationError("stdin is empty; pipe an audio file in, e.g. < talk.wav")
+    ext = sniff_extension(data)
+    if ext is None:
+        raise ConfigurationError(f"stdin is not audio this decoder knows; it reads {DECODABLE}")
+    return data, f"stdin.{ext}"
 
 
 async def _stream(args: argparse.Namespace) -> None:
     if args.chunk_ms <= 0:
         raise ConfigurationError(f"--chunk-ms must be a positive number; got {args.chunk_ms}")
-    frames, rate, channels = read_wav(args.file)
+    frames, rate, channels = read_audio(args.file)
     settings = _settings(args)
     if args.vad:
         settings = replace(settings, turn_detection={"type": args.vad})
@@ -96,7 +124,7 @@ async def _stream(args: argparse.Namespace) -> None:
             f"{args.model} has no server VAD, so the whole file is one turn, committed when it "
             "ends (--vad server_vad with another model finds turns)"
         )
-    shown = _StreamDisplay(len(frames) / (rate * channels), json_turns=args.json, notice=notice)
+    shown = StreamDisplay(len(frames) / (rate * channels), json_turns=args.json, notice=notice)
     async with OpenAISTTModel(args.model, _config(args)) as model:
         await transcribe_live(
             model,
@@ -156,74 +184,6 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"trio-stt server on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
 
 
-class _StreamDisplay:
-    """What ``stream`` shows: turns on stdout; live text and progress on stderr.
-
-    A terminal gets one status line rewritten in place. A file or pipe gets plain lines, and
-    a line of live text is always ended before anything else is written, so that when stdout
-    and stderr share a file, turns and partial text never run together on one line.
-    """
-
-    def __init__(self, total_seconds: float, *, json_turns: bool, notice: str | None) -> None:
-        self.notice = notice  # said once the audio flows: the session is up by then
-        self.total = total_seconds
-        self.json_turns = json_turns
-        self.live = sys.stderr.isatty()
-        self.turns = 0
-        self.partial = ""  # live text of the turn under way
-        self.line_open = False  # a log line of live text is waiting for its end
-        self.next_report = 0.0  # logs get a progress line every tenth of the file
-        self.seconds = 0.0
-
-    def sent(self, seconds: float) -> None:
-        self.seconds = seconds
-        if self.notice is not None:
-            status_line("")
-            self._line(f"trio-stt: {self.notice}")
-            self.notice = None
-        if self.live:
-            self._status()
-        elif seconds >= self.next_report or seconds >= self.total:
-            self.next_report = seconds + self.total / 10
-            self._line(f"sent {seconds:.1f} / {self.total:.1f} s, {self.turns} turn(s)")
-
-    def event(self, event: RealtimeEvent) -> None:
-        if isinstance(event, TranscriptionDelta):
-            self.partial = event.text
-            if self.live:
-                self._status()
-            else:
-                print(event.delta, end="", file=sys.stderr, flush=True)
-                self.line_open = True
-        elif isinstance(event, TranscriptionCompleted):
-            self.partial = ""
-            self._end_line()
-
-    def turn(self, text: str) -> None:
-        self.turns += 1
-        self._end_line()
-        status_line("")
-        print(json.dumps({"turn": self.turns, "text": text}) if self.json_turns else text,
-              flush=True)  # fmt: skip
-
-    def finish(self) -> None:
-        self._end_line()
-        status_line("")
-
-    def _status(self) -> None:
-        words = f" … {self.partial}" if self.partial else ""
-        status_line(f"sent {self.seconds:.1f} / {self.total:.1f} s, {self.turns} turn(s){words}")
-
-    def _line(self, text: str) -> None:
-        self._end_line()
-        print(text, file=sys.stderr, flush=True)
-
-    def _end_line(self) -> None:
-        if self.line_open:
-            print(file=sys.stderr, flush=True)
-            self.line_open = False
-
-
 async def _demo(args: argparse.Namespace) -> None:
     if not await run_demo(realtime=args.realtime, max_wer=args.max_wer):
         raise _Failed(f"a clip was recognized worse than WER {args.max_wer}")
@@ -267,7 +227,11 @@ def _parser() -> argparse.ArgumentParser:
 
     def client(name: str, help: str, default_model: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("file", help="a WAV file (transcribe also takes mp3, m4a, flac, ...)")
+        p.add_argument(
+            "file",
+            help="an audio file: WAV, FLAC, Ogg (Vorbis, Opus), MP3, AIFF; transcribe also "
+            "sends M4A and WebM as they are, and reads - as stdin",
+        )
         p.add_argument("--model", default=default_model, help=f"default: {default_model}")
         p.add_argument("--base-url", help="server base URL (default: OPENAI_BASE_URL or OpenAI)")
         p.add_argument(
@@ -281,14 +245,38 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--language", help="ISO-639-1 hint, e.g. en")
         p.add_argument("--prompt", help="context for the model")
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument(
+            "--json",
+            action="store_true",
+            help="machine-readable output: transcribe prints one object (text, language, "
+            "duration, and segments and words when the format has them); stream, one per turn",
+        )
         return p
 
     t = client("transcribe", "transcribe a file over HTTP", "gpt-transcribe")
     t.add_argument(
         "--format",
-        default="json",
-        choices=["json", "text", "srt", "vtt", "verbose_json", "diarized_json"],
+        choices=FORMATS,
+        help="the response format, and what is written; default: from -o's extension "
+        f"(.txt, .json, .srt, .vtt), else json. Models: {formats_help()}",
+    )
+    t.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the result to FILE instead of stdout; its extension picks the format",
+    )
+    t.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write the result into DIR, named after the input (talk.wav -> DIR/talk.srt)",
+    )
+    t.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="pieces sent at once when a file past 25 MB (or the model's length) is split "
+        "at silences (default 4)",
     )
     t.set_defaults(run=_transcribe)
     s = client("stream", "stream a WAV file over the Realtime WebSocket", "gpt-live-transcribe")
@@ -357,6 +345,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         leaves = exception_leaves(exc)
         if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
             return 130  # noqa: ASYNC104
+        if any(isinstance(leaf, BrokenPipeError) for leaf in leaves):
+            # The reader went away (| head): stop quietly, as cat does, and keep Python
+            # from complaining while it flushes stdout on the way out.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141  # noqa: ASYNC104
         expected = [leaf for leaf in leaves if isinstance(leaf, _EXPECTED)]
         if len(expected) != len(leaves):
             raise  # a bug: keep the traceback

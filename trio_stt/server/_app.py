@@ -16,7 +16,8 @@ from typing import Any
 
 import trio
 
-from .._audio import read_wav, to_mono_int16
+from .._audio import to_mono_int16
+from .._audio_files import read_audio
 from .._errors import AudioFormatError
 from .._rest import AUDIO_CONTENT_TYPES, MAX_BODY_BYTES
 from .._settings import MODEL_CAPABILITIES
@@ -300,8 +301,7 @@ class STTServerApp:
             )
             return
         try:
-            frames, rate, channels = read_wav(upload.data)
-            samples = to_mono_int16(frames, channels)
+            decoded = await trio.to_thread.run_sync(read_audio, upload.data)
         except AudioFormatError:
             await _send_error(
                 send,
@@ -311,7 +311,19 @@ class STTServerApp:
                 param="file",
             )
             return
-        recognition = await recognize(self.config.recognizer, samples, rate)
+        cap = None if self.config.lenient else MODEL_CAPABILITIES[model].max_seconds
+        if cap is not None and decoded.duration > cap:
+            await _send_error(
+                send,
+                400,
+                f"audio duration {decoded.duration:.2f} seconds is longer than {cap:.0f} "
+                "seconds which is the maximum for this model",
+                code="invalid_value",
+                param="file",
+            )
+            return
+        samples = to_mono_int16(decoded.frames, decoded.channels)
+        recognition = await recognize(self.config.recognizer, samples, decoded.rate)
         logprobs = "logprobs" in include
         streams = self.config.lenient or MODEL_CAPABILITIES[model].rest_streaming
         if form.get("stream") == "true" and streams:  # whisper-1 ignores it, as on OpenAI

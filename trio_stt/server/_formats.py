@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 from .._protocol._server import billed_usage
+from .._results import TranscriptionSegment
 from .._settings import MODEL_CAPABILITIES
+from .._subtitles import SUBTITLE_FORMATS, render_subtitles
 from ._recognizers import Recognition, RecognizedWord
 
 __all__ = ["render_transcription", "sse_events", "error_body", "CONTENT_TYPES"]
@@ -42,14 +44,6 @@ def _segments(rec: Recognition, max_words: int = 12) -> list[tuple[float, float,
     return out
 
 
-def _stamp(seconds: float, sep: str) -> str:
-    millis = round(seconds * 1000)
-    h, rem = divmod(millis, 3_600_000)
-    m, rem = divmod(rem, 60_000)
-    s, ms = divmod(rem, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
-
-
 def _logprobs(rec: Recognition) -> list[dict[str, Any]]:
     return [_logprob(word) for word in rec.words]
 
@@ -71,15 +65,9 @@ def render_transcription(
     segs = _segments(rec)
     if response_format == "text":
         return rec.text + "\n"
-    if response_format in ("srt", "vtt"):
-        sep = "," if response_format == "srt" else "."
-        cues = [
-            (f"{i + 1}\n" if response_format == "srt" else "")
-            + f"{_stamp(a, sep)} --> {_stamp(b, sep)}\n{t}\n"
-            for i, (a, b, t) in enumerate(segs)
-        ]
-        head = "WEBVTT\n\n" if response_format == "vtt" else ""
-        return head + "\n".join(cues)
+    if response_format in SUBTITLE_FORMATS:
+        cues = (TranscriptionSegment(start, end, text) for start, end, text in segs)
+        return render_subtitles(cues, response_format)
     if response_format == "verbose_json":
         body: dict[str, Any] = {
             "task": "transcribe",

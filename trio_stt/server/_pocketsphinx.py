@@ -23,6 +23,7 @@ import numpy.typing as npt
 from .._audio import resample_int16
 from .._errors import MissingDependencyError
 from ._recognizers import Recognition, RecognizedWord
+from ._vad import voiced_spans
 
 __all__ = ["PocketSphinxRecognizer"]
 
@@ -73,15 +74,17 @@ class PocketSphinxRecognizer:
             return Recognition(text="", duration=0.0)
         audio = resample_int16(samples, sample_rate, MODEL_RATE)
         decoder = self._acquire()
+        words: list[RecognizedWord] = []
         try:
-            decoder.start_utt()
-            decoder.process_raw(audio.astype("<i2").tobytes(), full_utt=True)
-            decoder.end_utt()
-            words = tuple(_words(decoder.seg()))
+            for start, end in voiced_spans(audio, MODEL_RATE):
+                decoder.start_utt()
+                decoder.process_raw(audio[start:end].astype("<i2").tobytes(), full_utt=True)
+                decoder.end_utt()
+                words += _words(decoder.seg(), offset=start / MODEL_RATE)
         finally:
             self._release(decoder)
         return Recognition(
-            text=" ".join(w.word for w in words), words=words, duration=round(duration, 3)
+            text=" ".join(w.word for w in words), words=tuple(words), duration=round(duration, 3)
         )
 
     def _acquire(self) -> Any:
@@ -95,7 +98,7 @@ class PocketSphinxRecognizer:
             self._idle.append(decoder)
 
 
-def _words(segments: Any) -> list[RecognizedWord]:
+def _words(segments: Any, offset: float) -> list[RecognizedWord]:
     words = []
     for seg in segments:
         if _FILLER.match(seg.word):
@@ -104,8 +107,8 @@ def _words(segments: Any) -> list[RecognizedWord]:
         words.append(
             RecognizedWord(
                 word=_ALTERNATE.sub("", seg.word),
-                start=seg.start_frame / FRAMES_PER_SECOND,
-                end=(seg.end_frame + 1) / FRAMES_PER_SECOND,
+                start=round(offset + seg.start_frame / FRAMES_PER_SECOND, 3),
+                end=round(offset + (seg.end_frame + 1) / FRAMES_PER_SECOND, 3),
                 logprob=round(math.log(probability), 4),
             )
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from .._audio import read_wav
+from .._audio_files import read_audio
 
 __all__ = ["Sample", "bundled_samples", "word_error_rate"]
 
@@ -37,7 +37,7 @@ class Sample:
 
     def read(self) -> tuple[npt.NDArray[np.int16], int]:
         """The recording as mono int16 samples and its sample rate."""
-        frames, rate, _ = read_wav(self.path)
+        frames, rate, _ = read_audio(self.path)
         return frames.reshape(-1), rate
 
 

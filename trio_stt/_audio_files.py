@@ -1,0 +1,161 @@
+"""Audio files in, samples out, through libsndfile (the ``soundfile`` package).
+
+Why libsndfile: it reads every WAV variant (WAVE_FORMAT_EXTENSIBLE as sox writes it, float,
+8/24/32-bit, RF64), FLAC, Ogg Vorbis, Ogg Opus and MP3, and writes FLAC, from one wheel of
+about 1 MB that bundles the library, with no ffmpeg to install. What it lacks is the MP4
+family (M4A/AAC) and WebM; those are still uploaded as they are, since OpenAI decodes them,
+but they cannot be streamed or split here, and the error says so and names what can.
+
+Decoding is CPU work on a whole file, so the async callers run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import soundfile
+
+from ._audio import resample_int16, to_mono_int16
+from ._errors import AudioFormatError
+
+__all__ = [
+    "DecodedAudio",
+    "DECODABLE",
+    "read_audio",
+    "audio_duration",
+    "encode_flac",
+    "sniff_extension",
+]
+
+DECODABLE = "WAV (any variant), FLAC, Ogg Vorbis, Ogg Opus, MP3, AIFF, CAF, W64, RF64"
+"""What :func:`read_audio` reads, for error messages and docs."""
+
+AudioSource = str | os.PathLike[str] | bytes
+
+
+class DecodedAudio(NamedTuple):
+    """Samples as ``(frames, channels)`` int16, with their rate and channel count."""
+
+    frames: npt.NDArray[np.int16]
+    rate: int
+    channels: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.frames) / self.rate
+
+    def mono(self, rate: int | None = None) -> npt.NDArray[np.int16]:
+        """Downmixed to one channel, resampled to *rate* if given."""
+        mono = to_mono_int16(self.frames, self.channels)
+        return mono if rate is None else resample_int16(mono, self.rate, rate)
+
+
+def _describe(source: AudioSource) -> str:
+    return "audio bytes" if isinstance(source, bytes) else f"file {os.fspath(source)!r}"
+
+
+def _container(head: bytes) -> str | None:
+    """Name the formats people send that libsndfile cannot read, from their first bytes."""
+    if head[4:8] == b"ftyp":
+        return "MP4/M4A (AAC)"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "WebM/Matroska"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "a compressed WAV codec"
+    return None
+
+
+def _open(source: AudioSource) -> tuple[io.BufferedIOBase | io.BytesIO, bytes]:
+    where = _describe(source)
+    if isinstance(source, bytes):
+        handle: io.BufferedIOBase | io.BytesIO = io.BytesIO(source)
+    else:
+        try:
+            handle = open(source, "rb")  # noqa: SIM115 - closed by the caller
+        except OSError as exc:
+            raise AudioFormatError(f"cannot open {where}: {exc.strerror}") from exc
+    head = handle.read(16)
+    handle.seek(0)
+    if not head:
+        handle.close()
+        raise AudioFormatError(f"{where} is empty (0 bytes); expected an audio file")
+    return handle, head
+
+
+def _unreadable(source: AudioSource, head: bytes, exc: Exception) -> AudioFormatError:
+    known = _container(head)
+    what = (
+        f"is {known}, which this decoder (libsndfile) cannot read"
+        if known
+        else (f"is not an audio format this decoder (libsndfile) reads ({exc})")
+    )
+    return AudioFormatError(
+        f"{_describe(source)} {what}; it reads {DECODABLE} (convert with, for example, "
+        "ffmpeg -i talk.m4a talk.flac)"
+    )
+
+
+def read_audio(source: AudioSource) -> DecodedAudio:
+    """Decode a whole audio file (path or bytes) to int16 frames.
+
+    Raises :class:`AudioFormatError` naming the file, the format when it is one we know
+    but cannot read, and what can be read.
+    """
+    handle, head = _open(source)
+    with handle:
+        try:
+            data, rate = soundfile.read(handle, dtype="int16", always_2d=True)
+        except (soundfile.SoundFileError, RuntimeError) as exc:
+            raise _unreadable(source, head, exc) from exc
+    frames = np.ascontiguousarray(data, dtype=np.int16)
+    if not len(frames):
+        raise AudioFormatError(f"{_describe(source)} contains no audio frames")
+    return DecodedAudio(frames, int(rate), int(frames.shape[1]))
+
+
+def audio_duration(source: AudioSource) -> float | None:
+    """Seconds of audio from the header alone, or None when the file is not one we read."""
+    try:
+        handle, _ = _open(source)
+    except AudioFormatError:
+        return None
+    with handle:
+        try:
+            info = soundfile.info(handle)
+        except (soundfile.SoundFileError, RuntimeError):
+            return None
+    return float(info.duration)
+
+
+def encode_flac(samples: npt.NDArray[np.int16], rate: int) -> bytes:
+    """Mono int16 samples as a 16-bit FLAC file: lossless, about half the size of WAV."""
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format="FLAC", subtype="PCM_16")
+    return out.getvalue()
+
+
+_EXTENSION_OF_FORMAT = {
+    "WAV": "wav", "WAVEX": "wav", "RF64": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3",
+    "AIFF": "aiff", "CAF": "caf", "W64": "w64",
+}  # fmt: skip
+
+
+def sniff_extension(data: bytes) -> str | None:
+    """The file extension for audio *data* (from a pipe, say), or None if it is not audio.
+
+    OpenAI trusts the extension of the uploaded file's name, so bytes without a name need
+    one that matches what they are.
+    """
+    if data[4:8] == b"ftyp":
+        return "m4a"
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    try:
+        info = soundfile.info(io.BytesIO(data))
+    except (soundfile.SoundFileError, RuntimeError):
+        return None
+    return _EXTENSION_OF_FORMAT.get(str(info.format))
