@@ -56,7 +56,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_help_everywhere() -> None:
-    for args in ([], ["transcribe"], ["stream"], ["serve"], ["demo"]):
+    for args in ([], ["transcribe"], ["stream"], ["listen"], ["serve"], ["demo"]):
         out = cli(*args, "--help")
         assert out.returncode == 0 and "usage: trio-stt" in out.stdout
 

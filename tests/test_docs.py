@@ -48,3 +48,24 @@ def test_every_page_is_in_the_navigation() -> None:
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
     assert pages and all(page in nav for page in pages)
+
+
+def test_rest_in_docstrings_is_rendered_as_markdown() -> None:
+    """The docs build rewrites roles and ``::`` blocks (scripts/griffe_rest.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "griffe_rest", Path(__file__).parent.parent / "scripts" / "griffe_rest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = (
+        "Use :class:`StreamedAudioInput` or :meth:`~trio_stt.OpenAISTTModel.transcribe_file`,"
+        " not :class:`trio.Nursery`::\n\n    async with x:\n        pass\n\nThen more."
+    )
+    assert module.markdown_from_rest(text) == (
+        "Use [`StreamedAudioInput`][trio_stt.StreamedAudioInput] or "
+        "[`transcribe_file()`][trio_stt.OpenAISTTModel.transcribe_file], not `trio.Nursery`:"
+        "\n\n```python\nasync with x:\n    pass\n```\n\nThen more."
+    )

@@ -86,8 +86,11 @@ from ._errors import (
 from ._long_audio import PieceError as PieceError
 from ._long_audio import SplitOptions as SplitOptions
 from ._long_audio import SplitProgress as SplitProgress
+from ._microphone import MicrophoneStats as MicrophoneStats
+from ._microphone import feed_from_microphone as feed_from_microphone
 from ._model import OpenAISTTModel as OpenAISTTModel
 from ._model import TranscriptionStream as TranscriptionStream
+from ._playback import feed_from_file as feed_from_file
 from ._protocol import (
     AudioCleared as AudioCleared,
 )
@@ -195,6 +198,9 @@ __all__ = [
     "SessionOptions",
     "SessionStatistics",
     "StreamedAudioInput",
+    "feed_from_file",
+    "feed_from_microphone",
+    "MicrophoneStats",
     # realtime events
     "RealtimeEvent",
     "SessionCreated",

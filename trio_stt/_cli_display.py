@@ -43,7 +43,10 @@ class StreamDisplay:
     and stderr share a file, turns and partial text never run together on one line.
     """
 
-    def __init__(self, total_seconds: float, *, json_turns: bool, notice: str | None) -> None:
+    def __init__(
+        self, total_seconds: float | None, *, json_turns: bool, notice: str | None
+    ) -> None:
+        """*total_seconds* of a file, or None for a live source (the microphone)."""
         self.notice = notice  # said once the audio flows: the session is up by then
         self.total = total_seconds
         self.json_turns = json_turns
@@ -57,14 +60,18 @@ class StreamDisplay:
     def sent(self, seconds: float) -> None:
         self.seconds = seconds
         if self.notice is not None:
-            status_line("")
-            self._line(f"trio-stt: {self.notice}")
+            self.say(self.notice)
             self.notice = None
         if self.live:
             self._status()
-        elif seconds >= self.next_report or seconds >= self.total:
+        elif self.total is not None and (seconds >= self.next_report or seconds >= self.total):
             self.next_report = seconds + self.total / 10
             self._line(f"sent {seconds:.1f} / {self.total:.1f} s, {self.turns} turn(s)")
+
+    def say(self, text: str) -> None:
+        """A notice of the CLI's own, on a line of its own."""
+        status_line("")
+        self._line(f"trio-stt: {text}")
 
     def event(self, event: RealtimeEvent) -> None:
         if isinstance(event, TranscriptionDelta):
@@ -91,7 +98,10 @@ class StreamDisplay:
 
     def _status(self) -> None:
         words = f" … {self.partial}" if self.partial else ""
-        status_line(f"sent {self.seconds:.1f} / {self.total:.1f} s, {self.turns} turn(s){words}")
+        sent = (
+            "listening" if self.total is None else f"sent {self.seconds:.1f} / {self.total:.1f} s"
+        )
+        status_line(f"{sent}, {self.turns} turn(s){words}")
 
     def _line(self, text: str) -> None:
         self._end_line()

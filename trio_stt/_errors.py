@@ -106,12 +106,11 @@ class AudioFormatError(STTError, ValueError):
 class MissingDependencyError(STTError, ImportError):
     """An optional package is missing; the message names it and the extra that provides it."""
 
-    def __init__(self, package: str, purpose: str, extra: str = "server") -> None:
-        super().__init__(
-            f"{purpose} needs the {package!r} package; install it with: "
-            f"pip install 'trio-stt[{extra}]'",
-            name=package,
-        )
+    def __init__(
+        self, package: str, purpose: str, extra: str = "server", *, hint: str | None = None
+    ) -> None:
+        how = hint or f"install it with: pip install 'trio-stt[{extra}]'"
+        super().__init__(f"{purpose} needs the {package!r} package; {how}", name=package)
 
 
 class UploadTooLargeError(STTError, ValueError):

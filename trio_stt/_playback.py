@@ -9,20 +9,22 @@ finished it. Turns are also returned, in commit order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 import trio
 
+from ._audio_files import read_audio
 from ._model import OpenAISTTModel
 from ._protocol import RealtimeEvent, Turn
 from ._session import SessionOptions
 from ._settings import STTModelSettings
 from ._streamed_input import StreamedAudioInput
 
-__all__ = ["play_into", "transcribe_live"]
+__all__ = ["play_into", "feed_from_file", "transcribe_live", "collect_turns"]
 
 
 async def play_into(
@@ -49,6 +51,32 @@ async def play_into(
     await audio.aclose()
 
 
+async def feed_from_file(
+    audio: StreamedAudioInput,
+    path: str | os.PathLike[str],
+    *,
+    chunk_ms: int = 100,
+    realtime: bool = True,
+) -> None:
+    """Play an audio file (any format :func:`read_audio` reads) into *audio*, then end it.
+
+    Paced at real time, as a microphone would deliver it, unless ``realtime=False``. The
+    file is decoded in a worker thread and converted to *audio*'s rate and channels::
+
+        audio = StreamedAudioInput()
+        async with model.create_session(audio) as session, trio.open_nursery() as nursery:
+            nursery.start_soon(feed_from_file, audio, "talk.wav")
+            async for text in session.transcribe_turns():
+                print(text)
+    """
+    decoded = await trio.to_thread.run_sync(read_audio, path)
+    mono = await trio.to_thread.run_sync(decoded.mono, audio.frame_rate)
+    if audio.channels != 1:
+        mono = np.repeat(mono, audio.channels)  # interleaved, as the input expects
+    frames = mono.reshape(-1, audio.channels)
+    await play_into(audio, frames, audio.frame_rate, chunk_ms=chunk_ms, realtime=realtime)
+
+
 async def transcribe_live(
     model: OpenAISTTModel,
     frames: npt.NDArray[np.int16],
@@ -65,7 +93,6 @@ async def transcribe_live(
 ) -> list[str]:
     """Stream *frames* through a new session; return its turns in commit order."""
     audio = StreamedAudioInput(frame_rate=frame_rate, channels=channels)
-    turns: list[str] = []
     play = partial(
         play_into,
         audio,
@@ -75,9 +102,26 @@ async def transcribe_live(
         realtime=realtime,
         on_sent=on_sent,
     )
+    return await collect_turns(
+        model, audio, settings, play, options=options, on_event=on_event, on_turn=on_turn
+    )
+
+
+async def collect_turns(
+    model: OpenAISTTModel,
+    audio: StreamedAudioInput,
+    settings: STTModelSettings,
+    feed: Callable[[], Awaitable[object]],
+    *,
+    options: SessionOptions | None = None,
+    on_event: Callable[[RealtimeEvent], None] | None = None,
+    on_turn: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Run a session on *audio* while *feed* fills it; return the turns in commit order."""
+    turns: list[str] = []
     session_cm = model.create_session(audio, settings, options=options)
     async with session_cm as session, trio.open_nursery() as nursery:
-        nursery.start_soon(play)
+        nursery.start_soon(feed)
         async for event in session.events():
             if on_event is not None:
                 on_event(event)

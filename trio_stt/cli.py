@@ -11,6 +11,7 @@ import argparse
 import errno
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -28,8 +29,9 @@ from ._demo import run_demo, status_line
 from ._errors import ConfigurationError, STTError, exception_leaves
 from ._long_audio import SplitOptions
 from ._model import OpenAISTTModel
-from ._playback import transcribe_live
+from ._playback import collect_turns, transcribe_live
 from ._settings import MODEL_CAPABILITIES, STTModelSettings, capabilities_for
+from ._streamed_input import StreamedAudioInput
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -115,9 +117,7 @@ async def _stream(args: argparse.Namespace) -> None:
     if args.chunk_ms <= 0:
         raise ConfigurationError(f"--chunk-ms must be a positive number; got {args.chunk_ms}")
     frames, rate, channels = read_audio(args.file)
-    settings = _settings(args)
-    if args.vad:
-        settings = replace(settings, turn_detection={"type": args.vad})
+    settings = _vad_settings(args)
     notice = None
     if not args.vad and not capabilities_for(args.model).server_vad:
         notice = (
@@ -139,6 +139,57 @@ async def _stream(args: argparse.Namespace) -> None:
             on_sent=shown.sent,
         )
         shown.finish()
+
+
+async def _listen(args: argparse.Namespace) -> None:
+    from ._microphone import MicrophoneStats, feed_from_microphone, import_sounddevice
+
+    import_sounddevice()  # before connecting: say at once if PortAudio is missing
+    settings = _vad_settings(args)
+    display = StreamDisplay(None, json_turns=args.json, notice=None)
+    audio = StreamedAudioInput()
+    stats = MicrophoneStats()
+    listening = trio.CancelScope()
+    stopped_by_user = False
+
+    async def listen() -> None:
+        with listening:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    partial(feed_from_microphone, audio, device=args.device, stats=stats)
+                )
+                display.say(f"listening to {args.device or 'the default input device'} "
+                            "(Ctrl+C to stop)")  # fmt: skip
+
+    async def stop_on_ctrl_c() -> None:
+        nonlocal stopped_by_user
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async for _ in signals:
+                if stopped_by_user:
+                    raise KeyboardInterrupt  # a second Ctrl+C: leave now
+                stopped_by_user = True
+                display.say("stopping: finishing the last turn (Ctrl+C again to quit now)")
+                listening.cancel()
+
+    async with OpenAISTTModel(args.model, _config(args)) as model, trio.open_nursery() as watch:
+        watch.start_soon(stop_on_ctrl_c)
+        await collect_turns(
+            model, audio, settings, listen, on_event=display.event, on_turn=display.turn
+        )
+        display.finish()
+        watch.cancel_scope.cancel()
+    if stats.dropped_seconds or stats.overflows:
+        display.say(
+            f"{stats.dropped_seconds:.1f} s of audio were dropped waiting for the session "
+            f"and the device overflowed {stats.overflows} time(s)"
+        )
+    if stopped_by_user:
+        raise KeyboardInterrupt  # exit 130, as Ctrl+C does everywhere, the turns all printed
+
+
+def _vad_settings(args: argparse.Namespace) -> STTModelSettings:
+    settings = _settings(args)
+    return replace(settings, turn_detection={"type": args.vad}) if args.vad else settings
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -225,13 +276,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def client(name: str, help: str, default_model: str) -> argparse.ArgumentParser:
+    def client(
+        name: str, help: str, default_model: str, *, file: bool = True
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument(
-            "file",
-            help="an audio file: WAV, FLAC, Ogg (Vorbis, Opus), MP3, AIFF; transcribe also "
-            "sends M4A and WebM as they are, and reads - as stdin",
-        )
+        if file:
+            p.add_argument(
+                "file",
+                help="an audio file: WAV, FLAC, Ogg (Vorbis, Opus), MP3, AIFF; transcribe also "
+                "sends M4A and WebM as they are, and reads - as stdin",
+            )
         p.add_argument("--model", default=default_model, help=f"default: {default_model}")
         p.add_argument("--base-url", help="server base URL (default: OPENAI_BASE_URL or OpenAI)")
         p.add_argument(
@@ -282,12 +336,22 @@ def _parser() -> argparse.ArgumentParser:
     s = client("stream", "stream a WAV file over the Realtime WebSocket", "gpt-live-transcribe")
     s.add_argument("--fast", action="store_true", help="send as fast as possible, not real time")
     s.add_argument("--chunk-ms", type=int, default=100, help="audio per append (default 100)")
-    s.add_argument(
-        "--vad",
-        choices=["server_vad", "semantic_vad"],
-        help="let the server find turns (default: the model's own; manual commit at the end)",
-    )
+    vad = {
+        "choices": ["server_vad", "semantic_vad"],
+        "help": "let the server find turns (default: the model's own; manual commit at the end)",
+    }
+    s.add_argument("--vad", **vad)  # type: ignore[arg-type]
     s.set_defaults(run=_stream)
+    m = client(
+        "listen", "transcribe the microphone live until Ctrl+C", "gpt-live-transcribe", file=False
+    )
+    m.add_argument(
+        "--device",
+        help="input device, by number or name (see python -m sounddevice); default: the "
+        "system's default input. Needs PortAudio: pip install 'trio-stt[mic]'",
+    )
+    m.add_argument("--vad", **vad)  # type: ignore[arg-type]
+    m.set_defaults(run=_listen)
     v = sub.add_parser(
         "serve",
         help="run the local OpenAI-compatible server",

@@ -1,0 +1,115 @@
+"""The microphone, through a real PortAudio input device that plays a recording.
+
+See ``alsa_fifo.py`` for the device. ``trio-stt listen`` runs as a user runs it, in a
+process of its own, and is stopped with Ctrl+C (SIGINT); the library helper runs in the
+test's own nursery beside a session, and is stopped by cancelling it.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import importlib.util
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trio
+
+from trio_stt import MicrophoneStats, StreamedAudioInput, feed_from_microphone
+from trio_stt.server import PocketSphinxRecognizer
+from trio_stt.testing import bundled_samples, open_fake_server, word_error_rate
+
+from .alsa_fifo import PlayingDevice
+
+pytestmark = pytest.mark.speech
+
+
+def _portaudio_missing() -> str | None:
+    # Not by importing sounddevice: that starts PortAudio, which must first see the
+    # test's ALSA configuration.
+    if importlib.util.find_spec("sounddevice") is None:
+        return "the microphone tests need sounddevice: pip install 'trio-stt[mic]'"
+    if ctypes.util.find_library("portaudio") is None:
+        return "the microphone tests need PortAudio: apt install libportaudio2"
+    return None
+
+
+if (_why := _portaudio_missing()) is not None:  # .ci/run installs it
+    pytest.skip(_why, allow_module_level=True)
+
+
+@pytest.fixture
+def clip() -> tuple[str, np.ndarray]:
+    sample = next(s for s in bundled_samples() if s.name == "weather")
+    samples, rate = sample.read()
+    assert rate == 24_000
+    return sample.text, samples
+
+
+async def read_until(stream: trio.abc.ReceiveStream, needle: bytes, seen: bytearray) -> None:
+    await trio.lowlevel.checkpoint()
+    while needle not in seen:
+        data = await stream.receive_some()
+        if not data:
+            raise AssertionError(f"stream ended before {needle!r}: {bytes(seen)!r}")
+        seen += data
+
+
+async def test_listen_transcribes_a_device_until_ctrl_c(
+    tmp_path: Path, clip: tuple[str, np.ndarray]
+) -> None:
+    said, samples = clip
+    with PlayingDevice(tmp_path, samples) as device:
+        async with open_fake_server(recognizer=PocketSphinxRecognizer()) as server:
+            args = [sys.executable, "-m", "trio_stt", "listen", "--base-url", server.base_url]
+            process = await trio.lowlevel.open_process(
+                args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=device.env
+            )
+            assert process.stdout is not None and process.stderr is not None
+            err = bytearray()
+            with trio.fail_after(30):
+                await read_until(process.stderr, b"listening to the default input", err)
+                await trio.to_thread.run_sync(device.played.wait, abandon_on_cancel=True)
+                await trio.sleep(0.3)  # the last blocks reach the session
+                process.send_signal(signal.SIGINT)
+                out = bytearray()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(read_until, process.stdout, b"\n", out)
+                    nursery.start_soon(read_until, process.stderr, b"finishing the last", err)
+                code = await process.wait()
+                while chunk := await process.stderr.receive_some():
+                    err += chunk
+    assert code == 130, err.decode()
+    assert b"Traceback" not in err
+    assert word_error_rate(said, out.decode()) <= 0.2, out.decode()
+
+
+async def test_the_helper_feeds_a_session_in_the_users_nursery(
+    tmp_path: Path, clip: tuple[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said, samples = clip
+    with PlayingDevice(tmp_path, samples) as device:
+        monkeypatch.setenv("HOME", str(tmp_path))  # PortAudio starts at the first use
+        stats = MicrophoneStats()
+        audio = StreamedAudioInput()
+        with trio.fail_after(30):
+            async with open_fake_server(recognizer=PocketSphinxRecognizer()) as server:
+                model = server.model("gpt-live-transcribe")
+                async with model.create_session(audio) as session, trio.open_nursery() as nursery:
+                    mic = trio.CancelScope()
+
+                    async def listen() -> None:
+                        with mic:
+                            await feed_from_microphone(audio, stats=stats)
+
+                    nursery.start_soon(listen)
+                    await trio.to_thread.run_sync(device.played.wait, abandon_on_cancel=True)
+                    await trio.sleep(0.3)
+                    mic.cancel()  # stop listening: the input ends and the turn is committed
+                    turns = [text async for text in session.transcribe_turns()]
+    assert len(turns) == 1 and word_error_rate(said, turns[0]) <= 0.2
+    assert stats.captured_seconds >= len(samples) / 24_000
+    assert stats.dropped_seconds == 0
