@@ -5,18 +5,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench bench-compare samples clean
+.PHONY: demo test lint typecheck pytest docs docs-serve bench bench-compare samples clean
+
+DEMO_STAMP := $(VENV)/.installed-demo
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "Installing trio-stt with its development tools into $(VENV) (the Whisper"
+	@echo "recognizer, openai-python and the Agents SDK for the tests, linters, the docs"
+	@echo "builder): a few minutes the first time, then only when pyproject.toml changes."
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP) $(DEMO_STAMP)
+
+# The demo needs only the client and the local server with PocketSphinx.
+$(DEMO_STAMP): pyproject.toml
+	@echo "Installing trio-stt and its local server (PocketSphinx, about 40 MB) into $(VENV):"
+	@echo "about a minute the first time."
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[server]'
+	@touch $(DEMO_STAMP)
 
 # The main job, offline: the local server with PocketSphinx, the bundled recordings sent as
 # files and as live streams, with what was said, what was recognized and the word error rate.
-demo: $(STAMP)
-	$(BIN)/trio-stt demo
+demo: $(DEMO_STAMP)
+	@$(BIN)/trio-stt demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check trio_stt tests bench scripts
@@ -31,8 +45,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# mkdocs-material prints a notice about MkDocs 2.0 on every run; it is not about this site.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir .site
+
+# The documentation at http://127.0.0.1:8001, rebuilt as it is edited.
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 test: lint typecheck pytest docs
 

@@ -2,9 +2,10 @@
 
 Why libsndfile: it reads every WAV variant (WAVE_FORMAT_EXTENSIBLE as sox writes it, float,
 8/24/32-bit, RF64), FLAC, Ogg Vorbis, Ogg Opus and MP3, and writes FLAC, from one wheel of
-about 1 MB that bundles the library, with no ffmpeg to install. What it lacks is the MP4
-family (M4A/AAC) and WebM; those are still uploaded as they are, since OpenAI decodes them,
-but they cannot be streamed or split here, and the error says so and names what can.
+1.3 MB that bundles the library, with no ffmpeg to install (PyAV's wheel is 36 MB). What it
+lacks is the MP4 family (M4A/AAC) and WebM; those are still uploaded as they are, since
+OpenAI decodes them, but they cannot be streamed or split here, and the error says so and
+names what can.
 
 Decoding is CPU work on a whole file, so the async callers run it in a worker thread.
 """

@@ -247,14 +247,16 @@ class _Failed(Exception):
 _EXAMPLES = """\
 examples:
   trio-stt demo                                  everything offline, on bundled recordings
-  trio-stt transcribe talk.wav --model whisper-1 --format srt   OpenAI (OPENAI_API_KEY)
-  trio-stt stream talk.wav                       live, paced at real time
+  trio-stt transcribe talk.mp3                   OpenAI (OPENAI_API_KEY); text on stdout
+  trio-stt transcribe talk.wav --model whisper-1 -o talk.srt    subtitles, by extension
+  trio-stt stream talk.flac                      live, paced at real time
+  trio-stt listen --model gpt-4o-transcribe      the microphone, until Ctrl+C
   trio-stt serve --port 8000                     the local server on 127.0.0.1
   trio-stt stream talk.wav --base-url http://127.0.0.1:8000/v1 --model gpt-transcribe \\
       --vad server_vad
 
 Results go to stdout, progress and live text to stderr. Errors are one line on stderr and
-exit status 1 (2 for bad arguments).
+exit status 1 (2 for bad arguments, 130 after Ctrl+C).
 """
 
 
@@ -333,7 +335,7 @@ def _parser() -> argparse.ArgumentParser:
         "at silences (default 4)",
     )
     t.set_defaults(run=_transcribe)
-    s = client("stream", "stream a WAV file over the Realtime WebSocket", "gpt-live-transcribe")
+    s = client("stream", "stream an audio file over the Realtime WebSocket", "gpt-live-transcribe")
     s.add_argument("--fast", action="store_true", help="send as fast as possible, not real time")
     s.add_argument("--chunk-ms", type=int, default=100, help="audio per append (default 100)")
     vad = {
