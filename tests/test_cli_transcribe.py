@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import trio
 
 from trio_stt._audio import write_wav
 from trio_stt.testing import open_fake_server, speech_like
+
+from .helpers import wait_for_server_url
 
 
 def cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
@@ -106,3 +111,47 @@ def test_help_says_which_models_give_each_format() -> None:
     assert "diarized_json: gpt-4o-transcribe-diarize" in text
     for flag in ("-o FILE", "--output-dir DIR", "--concurrency", "--format", "reads - as stdin"):
         assert flag in text
+
+
+def this_machines_address() -> str | None:
+    """An address of this machine that is not loopback (no packet is sent to learn it)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only the route is looked up
+        address: str = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
+
+
+@pytest.mark.skipif(this_machines_address() is None, reason="no non-loopback address")
+def test_a_server_on_another_host_is_reached_with_and_without_a_key(tmp_path: Path) -> None:
+    """A server the client sees as another machine: plain http, a key only if asked for."""
+    host = this_machines_address()
+    assert host is not None
+    talk = str(speech(tmp_path))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    for key in ("sk-lan-server-key", None):
+        serve = [sys.executable, "-m", "trio_stt", "serve", "--host", host, "--port", "0",
+                 "--scripted", "over the network", "--quiet"]  # fmt: skip
+        if key:
+            serve += ["--require-api-key", key]
+        with subprocess.Popen(serve, stderr=subprocess.PIPE, text=True) as server:
+            try:
+                url = wait_for_server_url(server)
+                assert f"//{host}:" in url
+                args = ["transcribe", talk, "--base-url", url]
+                if key:
+                    args += ["--api-key", key, "--allow-insecure"]
+                done = subprocess.run([sys.executable, "-m", "trio_stt", *args],
+                                      capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+            finally:
+                server.send_signal(signal.SIGINT)
+                server.communicate(timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "over the network\n"
+        warned = done.stderr.startswith(f"trio-stt: warning: sending the API key to {host}")
+        assert warned == (key is not None)
+        assert "sk-lan" not in done.stderr
