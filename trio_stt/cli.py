@@ -399,13 +399,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _interruptible(args: argparse.Namespace) -> None:
+    """Run the command; Ctrl+C cancels it as a whole, then leaves as KeyboardInterrupt.
+
+    Left to trio's default, the KeyboardInterrupt is raised in whichever task is running,
+    which may be the in-process server's (the demo's), whose framework logs it as an error
+    and closes the client's socket with 1011. As a cancellation, every part of the command
+    shuts down the way it would for any cancel, and the exit is 130 whatever they raised.
+    """
+    interrupted = False
+
+    async def watch(nursery: trio.Nursery) -> None:
+        nonlocal interrupted
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async for _ in signals:
+                interrupted = True
+                nursery.cancel_scope.cancel()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch, nursery)
+            await args.run(args)
+            nursery.cancel_scope.cancel()
+    finally:
+        if interrupted:
+            raise KeyboardInterrupt  # whatever the cancel made the parts raise
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.verbose:
         level = logging.DEBUG if args.verbose > 1 else logging.INFO
         _log_to_stderr("trio_stt", level, "trio-stt: %(levelname)s %(name)s: %(message)s")
     try:
-        trio.run(args.run, args)
+        trio.run(_interruptible, args)
     except BaseException as exc:  # noqa: ASYNC103 - outside trio.run: nothing is cancelled
         # Nurseries (ours, the server's) wrap what they propagate in groups; judge the leaves.
         leaves = exception_leaves(exc)
