@@ -149,6 +149,7 @@ class OpenAISTTTranscriptionSession:
         self._setup_events: list[RealtimeEvent] = []
         self._quiet = trio.CancelScope()  # the receiver's inactivity deadline
         self._core_moved = trio.Event()  # the receiver woke the sender at the end
+        self._pinging = trio.CancelScope()  # the keepalive, until the session is done
         self._tracer = TurnTracer(
             model,
             {"language": settings.language, "prompt": settings.prompt,
@@ -243,6 +244,7 @@ class OpenAISTTTranscriptionSession:
                     async with open_supervised_nursery(choose_session_failure) as nursery:
                         nursery.start_soon(self._receive, transport)
                         nursery.start_soon(self._send, transport, reader)
+                        nursery.start_soon(self._keepalive, transport)
                         yield self
                         if self._core.state is not ClientState.DONE:
                             nursery.cancel_scope.cancel()  # you left early: turns in flight go
@@ -305,6 +307,7 @@ class OpenAISTTTranscriptionSession:
                     self._core_moved.set()  # the sender may have the last word to say
         if quiet.cancelled_caught:
             raise STTWebsocketTimeoutError(self._awaiting(), limit)
+        self._pinging.cancel()
         self._events_tx.close()  # every turn is out: your loop ends here
 
     def _offer(self, event: RealtimeEvent) -> bool:
@@ -335,6 +338,24 @@ class OpenAISTTTranscriptionSession:
         if self._core.state in (ClientState.ENDING, ClientState.DRAINING):
             return f"the final transcripts after end of input ({n} outstanding)"
         return f"server events for {n} outstanding commit(s) or transcript(s)"
+
+    async def _keepalive(self, transport: WebSocketTransport) -> None:
+        """Ping at an interval: the one way to find a connection that died without closing
+        while nothing is owed (a silent speaker), when no other deadline is armed."""
+        interval, limit = self._options.keepalive_interval, self._options.keepalive_timeout
+        with self._pinging:
+            if interval is None:
+                await trio.sleep_forever()
+            while True:
+                await trio.sleep(interval)
+                with trio.move_on_after(limit) as waited:
+                    await transport.ping()
+                if waited.cancelled_caught:
+                    raise STTWebsocketTimeoutError(
+                        "a pong to the keepalive ping (the connection died without closing)",
+                        limit,
+                    )
+                self._stats.pings_answered += 1
 
     async def _send(self, transport: WebSocketTransport, reader: InputReader) -> None:
         core, opts = self._core, self._options

@@ -33,6 +33,11 @@ class SessionOptions:
             is waiting at once.
         max_append_ms: when audio queues up, up to this much is sent in one append
             (default: 500, or ``min_append_ms`` if that is larger).
+        keepalive_interval: seconds between WebSocket pings, which find a connection that
+            died without closing (a half-open socket) while you are silent and nothing is
+            owed; ``None`` sends none.
+        keepalive_timeout: seconds a ping's pong may take before the session fails with
+            :class:`STTWebsocketTimeoutError`.
         event_buffer: capacity of the event channel (0 works: each event waits for you).
         connector: replaces the WebSocket factory (a proxy, an in-memory transport).
     """
@@ -48,6 +53,8 @@ class SessionOptions:
     min_append_ms: float = 100.0
     append_deadline_ms: float | None = None
     max_append_ms: float | None = None
+    keepalive_interval: float | None = 20.0
+    keepalive_timeout: float = 20.0
     event_buffer: int = 64
     connector: WebSocketConnector | None = field(default=None, repr=False)
 
@@ -57,6 +64,12 @@ class SessionOptions:
             if value is not None and not 0 <= value < float("inf"):
                 raise ValueError(
                     f"SessionOptions.{name} must be a finite number >= 0; got {value!r}"
+                )
+        for name in ("keepalive_interval", "keepalive_timeout"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < float("inf"):
+                raise ValueError(
+                    f"SessionOptions.{name} must be a finite number > 0; got {value!r}"
                 )
         if self.max_append_ms is not None and self.max_append_ms < self.min_append_ms:
             raise ValueError(
@@ -87,3 +100,4 @@ class SessionStatistics:
     turns_failed: int = 0
     recoverable_errors: int = 0
     events_dropped: int = 0
+    pings_answered: int = 0

@@ -75,6 +75,9 @@ class WebSocketTransport(Protocol):
     async def receive(self) -> str | bytes:
         """The next message. Raises :class:`WebSocketClosedError` when closed."""
 
+    async def ping(self) -> None:
+        """Send a ping and wait for its pong (the caller bounds how long it may take)."""
+
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         """Close with a close handshake (the caller bounds how long it may take)."""
 
@@ -176,6 +179,12 @@ class TrioWebSocketTransport:
     async def receive(self) -> str | bytes:
         try:
             return await self._ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            raise _closed_error(exc, self._limit) from exc
+
+    async def ping(self) -> None:
+        try:
+            await self._ws.ping()
         except trio_websocket.ConnectionClosed as exc:
             raise _closed_error(exc, self._limit) from exc
 

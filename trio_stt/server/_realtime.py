@@ -62,6 +62,9 @@ class RealtimeFaults:
     completion_delay: float = 0.0
     never_complete: bool = False
     stall_reads_after_update: bool = False
+    ignore_pings: bool = False
+    """Leave pings unanswered, as a half-open connection does. Only through
+    ``FakeServer.connector``: on a socket, the server's WebSocket layer answers them."""
 
 
 @dataclass

@@ -103,7 +103,8 @@ class FakeServer:
         """Reach this server's realtime endpoint in memory, without a socket: pass it as
         ``SessionOptions(connector=server.connector)`` and timeouts are exact under
         ``MockClock(autojump_threshold=0)``."""
-        return memory_connector(self.app)
+        faults = self.app.realtime.faults
+        return memory_connector(self.app, answers_pings=lambda: not faults.ignore_pings)
 
     def client_config(self, **overrides: Any) -> _config.ClientConfig:
         """A :class:`ClientConfig` pointing at this server."""

@@ -54,7 +54,9 @@ class MemoryWebSocket:
         to_app: trio.MemorySendChannel[Message],
         from_app: trio.MemoryReceiveChannel[Message],
         max_message_bytes: int,
+        answers_pings: Callable[[], bool] = lambda: True,
     ) -> None:
+        self._answers_pings = answers_pings
         self._to_app = to_app
         self._from_app = from_app
         self._limit = max_message_bytes
@@ -94,6 +96,16 @@ class MemoryWebSocket:
             raise oversized_error(self._limit)
         return data
 
+    async def ping(self) -> None:
+        """ASGI has no pings: the pong comes at once, or never if the server is told so."""
+        if self.closed is not None:
+            await trio.lowlevel.checkpoint()
+            raise self._closed_error()
+        if self._answers_pings():
+            await trio.lowlevel.checkpoint()
+            return
+        await trio.sleep_forever()
+
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         await self.abort(code)
 
@@ -109,8 +121,14 @@ class MemoryWebSocket:
             await trio.lowlevel.checkpoint()
 
 
-def memory_connector(app: ASGIApp) -> WebSocketConnector:
-    """A connector (``SessionOptions(connector=...)``) for *app*'s realtime endpoint."""
+def memory_connector(
+    app: ASGIApp, *, answers_pings: Callable[[], bool] = lambda: True
+) -> WebSocketConnector:
+    """A connector (``SessionOptions(connector=...)``) for *app*'s realtime endpoint.
+
+    *answers_pings* is asked at each ping whether the server answers it (a half-open
+    connection does not).
+    """
 
     @asynccontextmanager
     async def connect(
@@ -156,7 +174,7 @@ def memory_connector(app: ASGIApp) -> WebSocketConnector:
 
         async with open_supervised_nursery(choose_failure) as nursery:
             nursery.start_soon(run_app)
-            websocket = MemoryWebSocket(to_app_tx, from_app_rx, max_message_bytes)
+            websocket = MemoryWebSocket(to_app_tx, from_app_rx, max_message_bytes, answers_pings)
             try:
                 with trio.move_on_after(connect_timeout) as waiting:
                     await to_app_tx.send({"type": "websocket.connect"})
