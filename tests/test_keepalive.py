@@ -37,7 +37,9 @@ def exact_clock() -> trio.testing.MockClock:
 async def test_a_half_open_connection_is_found_while_the_speaker_is_silent(
     exact_clock: trio.testing.MockClock,
 ) -> None:
-    options_kw = {"keepalive_interval": 15.0, "keepalive_timeout": 5.0}
+    # Without reconnecting, so that the failure itself is seen (test_reconnect.py has the
+    # session that gets through it).
+    options_kw = {"keepalive_interval": 15.0, "keepalive_timeout": 5.0, "reconnect": None}
     async with open_fake_server() as server:
         options = SessionOptions(connector=server.connector, **options_kw)
         audio = StreamedAudioInput()
@@ -105,7 +107,7 @@ async def test_a_real_socket_that_goes_silent_is_detected_in_time(
         port = listeners[0].socket.getsockname()[1]
         config = ClientConfig(base_url=f"http://127.0.0.1:{port}/v1")
         model = OpenAISTTModel("gpt-live-transcribe", config)
-        options = SessionOptions(keepalive_interval=10, keepalive_timeout=10)
+        options = SessionOptions(keepalive_interval=10, keepalive_timeout=10, reconnect=None)
         started = trio.current_time()
         with pytest.raises(STTWebsocketTimeoutError, match="keepalive ping"):
             async with model.create_session(StreamedAudioInput(), options=options):

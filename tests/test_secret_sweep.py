@@ -19,7 +19,14 @@ import trio
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import trio_stt
-from trio_stt import AudioInput, ClientConfig, OpenAISTTModel, StreamedAudioInput
+from trio_stt import (
+    AudioInput,
+    ClientConfig,
+    OpenAISTTModel,
+    ReconnectPolicy,
+    SessionOptions,
+    StreamedAudioInput,
+)
 from trio_stt.testing import RealtimeFaults, RestFault, open_fake_server, speech_like
 
 from .helpers import feed
@@ -62,7 +69,10 @@ async def _session(model: OpenAISTTModel) -> tuple[BaseException | None, list[An
     await trio.lowlevel.checkpoint()
     audio, events = StreamedAudioInput(), []
     try:
-        async with model.create_session(audio) as session, trio.open_nursery() as nursery:
+        # Reconnecting, quickly: what it reports is swept too.
+        fast = ReconnectPolicy(initial_delay=0.01, max_delay=0.02)
+        session_cm = model.create_session(audio, options=SessionOptions(reconnect=fast))
+        async with session_cm as session, trio.open_nursery() as nursery:
             nursery.start_soon(feed, audio, speech_like(0.5))
             async for event in session.events():
                 events.append(event)

@@ -353,7 +353,8 @@ async def test_abrupt_close_carries_code_and_reason() -> None:
     faults = RealtimeFaults(close_after_appends=(1, 1011, "upstream went away"))
     async with open_fake_server(faults=faults) as server:
         with pytest.raises(WebSocketClosedError) as info:
-            await run_session(server, "gpt-live-transcribe", STTModelSettings(), SPEECH)
+            await run_session(server, "gpt-live-transcribe", STTModelSettings(), SPEECH,
+                              options=SessionOptions(reconnect=None))  # fmt: skip
         assert (info.value.code, info.value.reason) == (1011, "upstream went away")
         await assert_nothing_left(server)
 
@@ -527,3 +528,25 @@ async def test_a_send_the_server_never_reads_fails_after_send_timeout(
         assert 7 <= trio.current_time() - started < 8
         assert "the server stopped reading" in str(caught.value)
         assert session_tasks() == []
+
+
+async def test_a_close_while_audio_pours_in_is_noticed_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The server closes and stops reading while we send flat out on a real socket.
+
+    trio-websocket writes its answer to the close before it reports the close, and that
+    write waited behind ours, which the server no longer read: the session noticed only
+    when its keepalive ping came round (20 s). Now the write in flight is cut short.
+    """
+    autojump_clock.autojump_threshold = 0.1  # real sockets: the bytes cross first
+    faults = RealtimeFaults(close_after_appends=(25, 1011, "going down"))
+    options = SessionOptions(reconnect=None, min_append_ms=100, max_append_ms=100)
+    async with open_fake_server(faults=faults) as server:
+        started = trio.current_time()
+        with pytest.raises(WebSocketClosedError) as info:
+            await run_session(server, "gpt-live-transcribe", STTModelSettings(),
+                              speech_like(60.0), options=options)  # fmt: skip
+        assert (info.value.code, info.value.reason) == (1011, "going down")
+        assert trio.current_time() - started < 1.0
+        await assert_nothing_left(server)

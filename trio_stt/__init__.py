@@ -63,6 +63,9 @@ from ._errors import (
     RealtimeServerError as RealtimeServerError,
 )
 from ._errors import (
+    ReconnectFailedError as ReconnectFailedError,
+)
+from ._errors import (
     RemoteProtocolError as RemoteProtocolError,
 )
 from ._errors import (
@@ -98,10 +101,19 @@ from ._protocol import (
     AudioCommitted as AudioCommitted,
 )
 from ._protocol import (
+    AudioLost as AudioLost,
+)
+from ._protocol import (
     ConversationItem as ConversationItem,
 )
 from ._protocol import (
     RealtimeEvent as RealtimeEvent,
+)
+from ._protocol import (
+    Reconnected as Reconnected,
+)
+from ._protocol import (
+    Reconnecting as Reconnecting,
 )
 from ._protocol import (
     ServerError as ServerError,
@@ -173,6 +185,7 @@ from ._session import (
 from ._session import (
     TurnStream as TurnStream,
 )
+from ._session_options import ReconnectPolicy as ReconnectPolicy
 from ._settings import (
     MODEL_CAPABILITIES as MODEL_CAPABILITIES,
 )
@@ -196,6 +209,7 @@ __all__ = [
     # live transcription
     "OpenAISTTTranscriptionSession",
     "SessionOptions",
+    "ReconnectPolicy",
     "SessionStatistics",
     "StreamedAudioInput",
     "feed_from_file",
@@ -217,6 +231,9 @@ __all__ = [
     "UnknownEvent",
     "Turn",
     "TurnStream",
+    "Reconnecting",
+    "Reconnected",
+    "AudioLost",
     # audio
     "AudioInput",
     "read_audio",
@@ -250,6 +267,7 @@ __all__ = [
     "STTWebsocketTimeoutError",
     "RealtimeServerError",
     "WebSocketClosedError",
+    "ReconnectFailedError",
     "APIError",
     "APIConnectionError",
     "APITimeoutError",

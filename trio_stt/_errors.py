@@ -60,6 +60,7 @@ __all__ = [
     "RealtimeProtocolError",
     "RealtimeServerError",
     "WebSocketClosedError",
+    "ReconnectFailedError",
     "APIError",
     "APIConnectionError",
     "APITimeoutError",
@@ -145,7 +146,12 @@ class RemoteProtocolError(ProtocolError):
 
 
 class STTWebsocketConnectionError(STTError):
-    """The realtime session failed. The name is the Agents SDK's, kept for drop-in use."""
+    """The realtime session failed. The name is the Agents SDK's, kept for drop-in use.
+
+    ``status_code`` is the HTTP status when the server refused the WebSocket handshake.
+    """
+
+    status_code: int | None = None
 
 
 class RealtimeProtocolError(RemoteProtocolError, STTWebsocketConnectionError):
@@ -202,6 +208,18 @@ class WebSocketClosedError(STTWebsocketConnectionError):
         super().__init__(text + (f": {detail}" if detail else ""))
         self.code = code
         self.reason = reason
+
+
+class ReconnectFailedError(STTWebsocketConnectionError):
+    """The connection was lost and could not be made again; ``__cause__`` is the last
+    failure, ``attempts`` how many connections were tried."""
+
+    def __init__(self, attempts: int, seconds: float, last: BaseException) -> None:
+        super().__init__(
+            f"the connection was lost and {attempts} attempt(s) to reconnect over "
+            f"{seconds:.1f} s failed; the last: {last}"
+        )
+        self.attempts = attempts
 
 
 class APIError(STTError):
@@ -291,8 +309,8 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
 
 
 # When several tasks fail at once, the most telling failure is the one reported.
-_PRIORITY = (RealtimeServerError, RealtimeProtocolError, STTWebsocketTimeoutError,
-             WebSocketClosedError, STTError)  # fmt: skip
+_PRIORITY = (ReconnectFailedError, RealtimeServerError, RealtimeProtocolError,
+             STTWebsocketTimeoutError, WebSocketClosedError, STTError)  # fmt: skip
 
 
 def choose_session_failure(failures: Sequence[BaseException]) -> BaseException:

@@ -34,36 +34,46 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import final
 
+import numpy as np
 import trio
 
 from ._config import ClientConfig
 from ._errors import (
+    RealtimeProtocolError,
     RealtimeServerError,
+    ReconnectFailedError,
+    STTWebsocketConnectionError,
     STTWebsocketTimeoutError,
     WebSocketClosedError,
     choose_session_failure,
 )
 from ._protocol import (
     AudioCommitted,
+    AudioLost,
     ClientState,
     RealtimeConnection,
     RealtimeEvent,
+    Reconnected,
+    Reconnecting,
     ServerError,
     SpeechStarted,
+    SpeechStopped,
     TranscriptionCompleted,
     TranscriptionDelta,
     TranscriptionFailed,
     Turn,
     handshake_headers,
 )
+from ._replay import BYTES_PER_MS, LegMap, ReplayLedger
 from ._secrets import masking_logs
-from ._session_options import SessionOptions, SessionStatistics
+from ._session_options import RECOVERABLE_CLOSE_CODES, SessionOptions, SessionStatistics
 from ._settings import STTModelSettings
-from ._streamed_input import AudioRequest, InputReader, StreamedAudioInput
+from ._streamed_input import AudioRequest, InputReader, StreamedAudioInput, voiced_until_ms
 from ._supervise import open_supervised_nursery
 from ._tracing import TracingOptions, TurnTracer
 from ._websocket import WebSocketTransport, open_websocket
@@ -75,6 +85,20 @@ logger = logging.getLogger("trio_stt")
 
 _OVER = frozenset({ClientState.ENDING, ClientState.DRAINING, ClientState.DONE,
                    ClientState.CLOSED, ClientState.FAILED})  # fmt: skip
+
+
+def _recoverable(exc: Exception) -> bool:
+    """Whether a new connection may do better: the network or the server's process failed,
+    not our key, our configuration or the protocol."""
+    if isinstance(exc, (RealtimeServerError, RealtimeProtocolError, ReconnectFailedError)):
+        return False
+    if isinstance(exc, WebSocketClosedError):
+        return exc.code in RECOVERABLE_CLOSE_CODES
+    if isinstance(exc, STTWebsocketTimeoutError):  # not a server that owes us and is silent
+        return not exc.awaited.startswith(("server events", "the final transcripts"))
+    if isinstance(exc, STTWebsocketConnectionError):
+        return exc.status_code not in (400, 401, 403, 404)
+    return isinstance(exc, (OSError, trio.BrokenResourceError))
 
 
 def _server_error(event: ServerError | None) -> RealtimeServerError:
@@ -150,6 +174,17 @@ class OpenAISTTTranscriptionSession:
         self._quiet = trio.CancelScope()  # the receiver's inactivity deadline
         self._core_moved = trio.Event()  # the receiver woke the sender at the end
         self._pinging = trio.CancelScope()  # the keepalive, until the session is done
+        self._leg = trio.CancelScope()  # the tasks of the connection in use
+        self._leaving = False  # you left the block before the session finished
+        self._leg_running = False  # a connection is configured and its tasks run
+        self._heard_at = 0.0  # when the server last sent a message or answered a ping
+        policy = options.reconnect
+        self._ledger = ReplayLedger(
+            int((policy.replay_seconds if policy else 1.0) * 1000) * BYTES_PER_MS
+        )
+        self._legs = LegMap()
+        self._input_ended = False  # the reader has said the input is over
+        self._unconfirmed: list[AudioRequest] = []  # commits and clears written to a lost leg
         self._tracer = TurnTracer(
             model,
             {"language": settings.language, "prompt": settings.prompt,
@@ -229,11 +264,40 @@ class OpenAISTTTranscriptionSession:
     @asynccontextmanager
     async def _run(self) -> AsyncIterator[OpenAISTTTranscriptionSession]:
         reader = self._input._take(self._options.append_policy())
-        opts = self._options
-        headers = self._config.websocket_headers() + handshake_headers(opts.dialect)
-        connector = opts.connector or open_websocket
         try:
             with self._redactor.guard(), masking_logs("trio-websocket", self._redactor):
+                async with open_supervised_nursery(choose_session_failure) as nursery:
+                    await nursery.start(self._connections, reader)
+                    yield self
+                    if self._core.state is not ClientState.DONE:
+                        self._leaving = True  # you left early: turns in flight go
+                        if self._leg_running:
+                            self._leg.cancel()  # ... and the connection closes politely
+                        else:
+                            nursery.cancel_scope.cancel()  # mid-outage: nothing to close
+        finally:
+            self._core.connection_closed()
+            for request in [*self._unconfirmed, *reader.close()]:  # wake their callers
+                request.done.set()
+            self._events_tx.close()
+            self._tracer.close()
+
+    async def _connections(
+        self, reader: InputReader, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """One connection after another, until the session is done.
+
+        The first is the one ``async with`` waits for: if it fails, the block is never
+        entered. Later ones replace a connection lost for a recoverable reason, under the
+        reconnect policy, and are sent again what the lost one had not finished with.
+        """
+        opts, policy = self._options, self._options.reconnect
+        headers = self._config.websocket_headers() + handshake_headers(opts.dialect)
+        connector = opts.connector or open_websocket
+        attempt, outage_began, legs = 0, 0.0, 0
+        while True:
+            leg_began: float | None = None  # when this connection started carrying audio
+            try:
                 async with connector(
                     self._config.websocket_url,
                     headers,
@@ -241,22 +305,66 @@ class OpenAISTTTranscriptionSession:
                     connect_timeout=opts.connect_timeout,
                 ) as transport:
                     await self._configure(transport)
-                    async with open_supervised_nursery(choose_session_failure) as nursery:
-                        nursery.start_soon(self._receive, transport)
-                        nursery.start_soon(self._send, transport, reader)
-                        nursery.start_soon(self._keepalive, transport)
-                        yield self
-                        if self._core.state is not ClientState.DONE:
-                            nursery.cancel_scope.cancel()  # you left early: turns in flight go
-                    if self._core.state is not ClientState.DONE:
-                        with trio.move_on_after(opts.close_timeout):
-                            await transport.aclose(1000)
+                    if legs == 0:
+                        task_status.started()
+                    else:
+                        self._setup_events.clear()  # the session goes on: no second setup
+                    legs += 1
+                    leg_began = trio.current_time()
+                    await self._run_leg(transport, reader, attempt)
+                    return
+            except Exception as exc:
+                reconnectable = self._legs.started and policy is not None
+                if not reconnectable or self._leaving or not _recoverable(exc):
+                    raise
+                assert policy is not None
+                now = trio.current_time()
+                if leg_began is not None and self._heard_at - leg_began >= policy.max_delay:
+                    attempt = 0  # that connection worked for a while: this is a new outage
+                if attempt == 0:
+                    outage_began = now
+                attempt += 1
+                delay = policy.delay(attempt, random.random())
+                if attempt > policy.max_attempts or now + delay - outage_began > policy.max_outage:
+                    raise ReconnectFailedError(attempt - 1, now - outage_began, exc) from exc
+                cause = self._redactor.text(str(exc))  # a close reason may quote the key
+                logger.warning(
+                    "realtime connection lost (%s); reconnecting in %.1f s", cause, delay
+                )
+                self._lose_leg()
+                await self._deliver(Reconnecting(attempt, delay, cause))
+                await trio.sleep(delay)
+
+    def _lose_leg(self) -> None:
+        """The connection is gone: the next one starts a new protocol core, and a new leg."""
+        self._core.connection_closed()
+        self._core = RealtimeConnection(
+            dialect=self._options.dialect,
+            max_message_bytes=self._options.max_message_bytes,
+            redact=self._redactor.text,
+        )
+        self._quiet = trio.CancelScope()
+        self._pinging = trio.CancelScope()
+        self._leg = trio.CancelScope()
+        self._core_moved = trio.Event()
+
+    async def _run_leg(
+        self, transport: WebSocketTransport, reader: InputReader, attempt: int
+    ) -> None:
+        """The receiver, the sender and the keepalive on one connection."""
+        self._legs.begin()
+        self._leg_running = True
+        try:
+            with self._leg:
+                async with open_supervised_nursery(choose_session_failure) as nursery:
+                    nursery.start_soon(self._receive, transport)
+                    nursery.start_soon(self._send, transport, reader, attempt)
+                    nursery.start_soon(self._keepalive, transport)
         finally:
-            self._core.connection_closed()
-            for request in reader.close():  # nobody will send these now: wake their callers
-                request.done.set()
-            self._events_tx.close()
-            self._tracer.close()
+            self._leg_running = False
+        if self._core.state is not ClientState.DONE and self._leaving:
+            with trio.move_on_after(self._options.close_timeout):
+                await transport.aclose(1000)
 
     async def _configure(self, transport: WebSocketTransport) -> None:
         opts = self._options
@@ -296,11 +404,13 @@ class OpenAISTTTranscriptionSession:
                     quiet.deadline = math.inf
                 message = await transport.receive()
                 self._stats.messages_received += 1
+                self._heard_at = trio.current_time()
                 events = core.receive(message)
                 if core.state is ClientState.FAILED:
                     raise _server_error(core.fatal_error)
                 for event in events:
                     self._observe(event)
+                    self._track_for_replay(event)
                     if not self._offer(event):
                         await self._deliver(event)
                 if core.state is not ClientState.STREAMING:
@@ -356,24 +466,35 @@ class OpenAISTTTranscriptionSession:
                         limit,
                     )
                 self._stats.pings_answered += 1
+                self._heard_at = trio.current_time()
 
-    async def _send(self, transport: WebSocketTransport, reader: InputReader) -> None:
+    async def _send(self, transport: WebSocketTransport, reader: InputReader, attempt: int) -> None:
         core, opts = self._core, self._options
         with trio.CancelScope() as stuck:
-            while (item := await reader.next()) is not None:
+            if attempt:
+                await self._replay(transport, stuck, attempt)
+            while not self._input_ended and (item := await reader.next()) is not None:
                 if isinstance(item, AudioRequest):
-                    message = core.commit() if item.kind == "commit" else core.clear()
+                    self._unconfirmed.append(item)
+                    if item.kind == "commit":
+                        message = core.commit()
+                        self._legs.commit_sent(self._ledger.commit())
+                    else:
+                        message = core.clear()
+                        self._ledger.clear()
                     await self._write(transport, stuck, message)
                     self._stats.commits_sent += item.kind == "commit"
                     self._arm_inactivity()
-                    item.sent = True
-                    item.done.set()
+                    self._confirm_requests()
                     continue
                 data, voiced = item
+                self._legs.audio_sent(self._ledger.end, len(data))
+                self._ledger.add(data)
                 await self._write(transport, stuck, core.append_audio(data, voiced_until_ms=voiced))
                 self._stats.audio_seconds_sent += len(data) / 48_000
                 if self._tracer.keeps_audio:
                     self._tracer.add_audio(data)
+            self._input_ended = True
             for message in core.end_input():
                 await self._write(transport, stuck, message)
             self._arm_inactivity()
@@ -392,6 +513,45 @@ class OpenAISTTTranscriptionSession:
         with trio.move_on_after(opts.close_timeout):
             await transport.aclose(1000)  # every turn is out: goodbye
 
+    def _confirm_requests(self) -> None:
+        """Commits and clears written whole: their callers may go on."""
+        for request in self._unconfirmed:
+            request.sent = True
+            request.done.set()
+        self._unconfirmed.clear()
+
+    async def _replay(
+        self, transport: WebSocketTransport, stuck: trio.CancelScope, attempt: int
+    ) -> None:
+        """Send a new connection what the lost one had not finished with, commits included."""
+        core = self._core
+        replay = self._ledger.take_replay()
+        largest = max(BYTES_PER_MS * 20, self._options.append_policy().max_bytes)
+        largest -= largest % 2
+        for part, start in zip(replay.parts, replay.starts, strict=True):
+            if part is None:
+                await self._write(transport, stuck, core.commit())
+                self._legs.commit_sent(start)
+                continue
+            for begin in range(0, len(part), largest):
+                piece = part[begin : begin + largest]
+                self._legs.audio_sent(start + begin, len(piece))
+                voiced = voiced_until_ms(np.frombuffer(piece, "<i2"))
+                await self._write(
+                    transport, stuck, core.append_audio(piece, voiced_until_ms=voiced)
+                )
+        self._confirm_requests()
+        replayed_ms = replay.audio_bytes / BYTES_PER_MS
+        self._stats.reconnects += 1
+        self._stats.audio_seconds_replayed += replayed_ms / 1000
+        if replay.lost_bytes:
+            lost_ms = replay.lost_bytes / BYTES_PER_MS
+            self._stats.audio_seconds_lost += lost_ms / 1000
+            await self._deliver(AudioLost(lost_ms, "past the replay buffer (replay_seconds)"))
+        logger.info("reconnected (attempt %d); %.0f ms of audio sent again", attempt, replayed_ms)
+        await self._deliver(Reconnected(attempt, replayed_ms))
+        self._arm_inactivity()
+
     async def _write(
         self, transport: WebSocketTransport, stuck: trio.CancelScope, message: str
     ) -> None:
@@ -401,6 +561,18 @@ class OpenAISTTTranscriptionSession:
         self._stats.messages_sent += 1
 
     # ------------------------------------------------------------------ bookkeeping
+
+    def _track_for_replay(self, event: RealtimeEvent) -> None:
+        """Keep the ledger to the audio of turns not yet back."""
+        kind = type(event)
+        if kind is SpeechStopped:
+            self._legs.vad_stopped(event.item_id, event.audio_end_ms)  # type: ignore[attr-defined]
+        elif kind is AudioCommitted:
+            self._legs.committed(event.item_id)  # type: ignore[attr-defined]
+        elif kind is Turn:
+            end = self._legs.finished(event.item_id)  # type: ignore[attr-defined]
+            if end is not None:
+                self._ledger.finished_through(end)
 
     def _observe(self, event: RealtimeEvent) -> None:
         kind = type(event)

@@ -9,7 +9,55 @@ from ._protocol._dialects import Dialect
 from ._streamed_input import AppendPolicy
 from ._websocket import WebSocketConnector
 
-__all__ = ["SessionOptions", "SessionStatistics"]
+__all__ = ["SessionOptions", "SessionStatistics", "ReconnectPolicy", "RECOVERABLE_CLOSE_CODES"]
+
+
+RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
+"""Close codes after which a new connection may succeed (protocol.md §1.12: going away,
+no status, abnormal, server error, restart, try again later, TLS failure)."""
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How a session gets through a lost connection (``SessionOptions.reconnect``).
+
+    On a recoverable loss (a close code in :data:`RECOVERABLE_CLOSE_CODES`, a connection
+    lost without a close, a missed keepalive pong) the session connects again after a
+    jittered delay that doubles from *initial_delay* to *max_delay*, configures the new
+    connection as it did the first, and sends it again the audio the old one had not
+    finished with (and the commits in it), so that no turn is lost or repeated. Fatal
+    errors (a refused key or configuration, a quota) are never retried.
+
+    Attributes:
+        max_attempts: connections tried per outage before the session fails.
+        max_outage: seconds an outage may last, all attempts together.
+        initial_delay, max_delay: the backoff, in seconds (each delay is jittered down
+            by up to a quarter, so that many clients do not come back at once).
+        replay_seconds: audio kept for sending again: enough for one long turn. Past
+            it the oldest is dropped, and a reconnect that needed it reports
+            :class:`AudioLost` with how much.
+    """
+
+    max_attempts: int = 6
+    max_outage: float = 60.0
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    replay_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"ReconnectPolicy.max_attempts must be >= 1; got {self.max_attempts}")
+        for name in ("max_outage", "initial_delay", "max_delay", "replay_seconds"):
+            value = getattr(self, name)
+            if not 0 < value < float("inf"):
+                raise ValueError(
+                    f"ReconnectPolicy.{name} must be a finite number > 0; got {value!r}"
+                )
+
+    def delay(self, attempt: int, jitter: float) -> float:
+        """The wait before *attempt* (1-based); *jitter* in [0, 1) takes up to a quarter off."""
+        base: float = min(self.max_delay, self.initial_delay * 2.0 ** (attempt - 1))
+        return base * (1 - 0.25 * jitter)
 
 
 @dataclass(frozen=True)
@@ -38,6 +86,8 @@ class SessionOptions:
             owed; ``None`` sends none.
         keepalive_timeout: seconds a ping's pong may take before the session fails with
             :class:`STTWebsocketTimeoutError`.
+        reconnect: what to do when the connection is lost (:class:`ReconnectPolicy`);
+            ``None`` fails the session instead.
         event_buffer: capacity of the event channel (0 works: each event waits for you).
         connector: replaces the WebSocket factory (a proxy, an in-memory transport).
     """
@@ -55,6 +105,7 @@ class SessionOptions:
     max_append_ms: float | None = None
     keepalive_interval: float | None = 20.0
     keepalive_timeout: float = 20.0
+    reconnect: ReconnectPolicy | None = field(default_factory=ReconnectPolicy)
     event_buffer: int = 64
     connector: WebSocketConnector | None = field(default=None, repr=False)
 
@@ -101,3 +152,6 @@ class SessionStatistics:
     recoverable_errors: int = 0
     events_dropped: int = 0
     pings_answered: int = 0
+    reconnects: int = 0
+    audio_seconds_replayed: float = 0.0
+    audio_seconds_lost: float = 0.0

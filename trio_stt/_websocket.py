@@ -98,22 +98,36 @@ class _WatchedStream(trio.abc.Stream):
         self.inner = inner
         self.writing = False
         self.torn = False
+        self.peer_closed: Callable[[], bool] = lambda: False  # set by the transport
         self._turn = trio.lowlevel.ParkingLot()  # writers waiting for the one in flight
+        self._in_flight: trio.CancelScope | None = None
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Write *data* whole, after any write in flight (ours or trio-websocket's)."""
+        """Write *data* whole, after any write in flight (ours or trio-websocket's).
+
+        A peer that closes stops reading, so a write in flight may never finish, and the
+        answer to its close (trio-websocket's reader writes it before it tells anyone the
+        connection closed) would wait behind it for ever. So a writer that finds the peer
+        closed cuts the one in flight short: nobody will read it.
+        """
         while self.writing:
+            if self._in_flight is not None and self.peer_closed():
+                self._in_flight.cancel()
             await self._turn.park()
         if self.torn:
             raise trio.BrokenResourceError("a frame was cut short; nothing may follow it")
         self.writing = True
         try:
-            await self.inner.send_all(data)
+            with trio.CancelScope() as self._in_flight:
+                await self.inner.send_all(data)
+            if self._in_flight.cancelled_caught:
+                raise trio.BrokenResourceError("the peer closed while this was being written")
         except BaseException:
             self.torn = True  # perhaps part of it went out: the stream is unusable
             raise
         finally:
             self.writing = False
+            self._in_flight = None
             if self._turn:
                 self._turn.unpark()
 
@@ -160,6 +174,7 @@ class TrioWebSocketTransport:
         self._ws = connection
         self._stream = stream
         self._limit = max_message_bytes
+        stream.peer_closed = lambda: connection.closed is not None
 
     def __repr__(self) -> str:
         return f"<TrioWebSocketTransport closed={self._ws.closed is not None}>"
@@ -227,9 +242,11 @@ def _handshake_error(exc: trio_websocket.HandshakeError) -> STTWebsocketConnecti
     if isinstance(exc, trio_websocket.ConnectionRejected):
         body = redact_secrets((exc.body or b"").decode("utf-8", "replace"))[:200]
         hint = " (check the API key)" if exc.status_code in (401, 403) else ""
-        return STTWebsocketConnectionError(
+        error = STTWebsocketConnectionError(
             f"websocket handshake rejected with HTTP {exc.status_code}{hint}: {body}".rstrip(": ")
         )
+        error.status_code = exc.status_code
+        return error
     return STTWebsocketConnectionError(f"websocket handshake failed: {type(exc).__name__}")
 
 

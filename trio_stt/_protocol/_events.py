@@ -28,6 +28,9 @@ __all__ = [
     "ServerError",
     "UnknownEvent",
     "Turn",
+    "Reconnecting",
+    "Reconnected",
+    "AudioLost",
     "ClientEvent",
     "SessionUpdateRequest",
     "AudioAppend",
@@ -167,6 +170,39 @@ class Turn(RealtimeEvent):
     usage: Usage | None = None
     failed: bool = False
     error: str | None = None
+
+
+# --------------------------------------------------------------- the session's own events
+# Not from the server: what the session did about the connection, in the same stream.
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting(RealtimeEvent):
+    """The connection was lost; a new one will be tried after *delay* seconds.
+
+    *attempt* counts from 1 for each outage; *cause* says what happened to the old one.
+    """
+
+    attempt: int
+    delay: float
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected(RealtimeEvent):
+    """A new connection is configured, and the audio the old one had not finished with
+    (*replayed_ms*, with its commits) was sent to it again."""
+
+    attempt: int
+    replayed_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class AudioLost(RealtimeEvent):
+    """Audio a new connection needed but that was no longer kept (*ms* of it, and why)."""
+
+    ms: float
+    reason: str
 
 
 # --------------------------------------------------------------------- client events

@@ -62,6 +62,13 @@ class RealtimeFaults:
     completion_delay: float = 0.0
     never_complete: bool = False
     stall_reads_after_update: bool = False
+    drops: list[tuple[int, int]] = field(default_factory=list)
+    """Connections to cut, an entry per connection in turn: ``(appends, close_code)``
+    closes the next connection to receive audio with that code after that many appends
+    (replayed audio counts). What a connection was sent is forgotten with it, as on
+    OpenAI."""
+    refuse_connections: int = 0
+    """Refuse the next K WebSocket handshakes with HTTP 503, as a restarting server does."""
     ignore_pings: bool = False
     """Leave pings unanswered, as a half-open connection does. Only through
     ``FakeServer.connector``: on a socket, the server's WebSocket layer answers them."""
@@ -114,6 +121,10 @@ class RealtimeEndpoint:
         if self.active >= self.config.max_sessions:
             await send({"type": "websocket.close", "code": 1013})  # refused: HTTP 403
             return
+        if self.faults.refuse_connections > 0:
+            self.faults.refuse_connections -= 1
+            await _deny(send, 503, "the server is restarting")
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         dialect: Dialect = "beta" if "realtime=v1" in headers.get("openai-beta", "") else "ga"
         record = RecordedSession(
@@ -135,6 +146,19 @@ class RealtimeEndpoint:
                 self._idle.set()
 
 
+async def _deny(send: Send, status: int, text: str) -> None:
+    """Refuse a handshake with an HTTP status (ASGI's ``websocket.http.response``)."""
+    body = json.dumps({"error": {"message": text, "type": "server_error", "code": None}})
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body.encode()})
+
+
 class _Connection:
     def __init__(self, endpoint: RealtimeEndpoint, record: RecordedSession, send: Send) -> None:
         self.endpoint = endpoint
@@ -151,6 +175,7 @@ class _Connection:
         self.vad: EnergyVAD | None = None
         self.vad_item: str | None = None
         self.appends = 0
+        self.drop: tuple[int, int] | None = None  # taken from faults.drops at the first append
         self.commits = 0
         self.held: list[str] = []
         self.closed = False
@@ -314,6 +339,8 @@ class _Connection:
     async def _append_faults(self) -> None:
         await trio.lowlevel.checkpoint()
         f, n = self.faults, self.appends
+        if n == 1 and f.drops:
+            self.drop = f.drops.pop(0)
         if f.error_after_appends and n == f.error_after_appends[0]:
             await self.send(
                 self.core.error(
@@ -334,6 +361,8 @@ class _Connection:
             )
         if f.close_after_appends and n == f.close_after_appends[0]:
             await self.close(f.close_after_appends[1], f.close_after_appends[2])
+        if self.drop is not None and n == self.drop[0]:
+            await self.close(self.drop[1], "connection dropped (a test fault)")
 
     def _start_item(self, item_id: str | None, audio: bytes) -> None:
         if item_id is not None:

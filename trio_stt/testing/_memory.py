@@ -146,6 +146,7 @@ def memory_connector(
             "query_string": parts.query.encode("latin-1"),
             "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
             "subprotocols": [],
+            "extensions": {"websocket.http.response": {}},
         }
         to_app_tx, to_app_rx = trio.open_memory_channel[Message](BUFFERED_MESSAGES)
         from_app_tx, from_app_rx = trio.open_memory_channel[Message](BUFFERED_MESSAGES)
@@ -181,6 +182,12 @@ def memory_connector(
                     answer = await from_app_rx.receive()
                 if waiting.cancelled_caught:
                     raise connect_timeout_error(url, connect_timeout)
+                if answer["type"] == "websocket.http.response.start":
+                    error = STTWebsocketConnectionError(
+                        f"websocket handshake rejected with HTTP {answer['status']}"
+                    )
+                    error.status_code = answer["status"]
+                    raise error
                 if answer["type"] != "websocket.accept":
                     raise STTWebsocketConnectionError(
                         f"websocket handshake rejected (the app answered {answer['type']} "

@@ -1,0 +1,213 @@
+"""The audio a server has not finished with, kept to send again on a new connection.
+
+When a realtime socket dies, the server forgets everything it held for it: the audio not
+yet committed, and the turns committed but not yet transcribed. Reconnecting without that
+audio loses the turn under way (openai-python's reconnect does, and LiveKit's rotation).
+So every byte the session sends is also kept here, with the place of each commit it sent,
+until the turn it belongs to has come back; a new connection is then sent the same audio
+and the same commits, and the turns come out once, in order.
+
+Positions are byte offsets in the stream of audio you added (24 kHz PCM16 mono: 48 bytes a
+millisecond), counted once however often a stretch is sent. Pure bookkeeping, no I/O.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass
+
+from ._streamed_input import BYTES_PER_MS
+
+__all__ = ["ReplayLedger", "Replay", "LegMap", "BYTES_PER_MS"]
+
+_JOIN_BELOW = 256 * 1024  # appends join into stretches of about this size
+
+
+@dataclass
+class _Stretch:
+    start: int
+    data: bytes
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.data)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What to send on a new connection: audio stretches, and commits at their places."""
+
+    parts: tuple[bytes | None, ...]  # audio, or None for a commit
+    starts: tuple[int, ...]  # the stream offset each part begins at
+    lost_bytes: int  # audio that was needed but had been dropped for room
+
+    @property
+    def audio_bytes(self) -> int:
+        return sum(len(p) for p in self.parts if p is not None)
+
+
+class ReplayLedger:
+    """Audio sent since the oldest turn not yet finished, bounded by *max_bytes*.
+
+    Past the bound the oldest audio is dropped and counted (:attr:`lost_bytes`), so memory
+    stays flat and the loss is known exactly if a reconnect ever needs that audio.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        if max_bytes <= 0:
+            raise ValueError(f"the replay buffer needs room; got {max_bytes} bytes")
+        self.max_bytes = max_bytes
+        self._stretches: deque[_Stretch] = deque()
+        self._commits: deque[int] = deque()  # offsets of commits whose turn is not back
+        self.kept_bytes = 0
+        self.end = 0  # the stream offset after the last byte added
+        self.lost_bytes = 0  # dropped for room since the last replay was taken
+
+    def __repr__(self) -> str:
+        return (
+            f"<ReplayLedger {self.kept_bytes:,} of {self.max_bytes:,} bytes, "
+            f"{len(self._commits)} commit(s), lost {self.lost_bytes:,}>"
+        )
+
+    def add(self, pcm: bytes) -> None:
+        """Audio about to be sent."""
+        last = self._stretches[-1] if self._stretches else None
+        if last is not None and last.end == self.end and len(last.data) < _JOIN_BELOW:
+            last.data += pcm  # a few large stretches rather than one per append
+        else:
+            self._stretches.append(_Stretch(self.end, pcm))
+        self.end += len(pcm)
+        self.kept_bytes += len(pcm)
+        self._make_room()
+
+    def _make_room(self) -> None:
+        while self.kept_bytes > self.max_bytes:
+            first = self._stretches[0]
+            cut = min(len(first.data), self.kept_bytes - self.max_bytes)
+            cut -= cut % 2
+            cut = cut or min(2, len(first.data))
+            first.data = first.data[cut:]
+            first.start += cut
+            self.kept_bytes -= cut
+            self.lost_bytes += cut
+            if not first.data:
+                self._stretches.popleft()
+
+    def commit(self) -> int:
+        """A commit about to be sent, after all the audio added so far; its offset."""
+        self._commits.append(self.end)
+        return self.end
+
+    def clear(self) -> None:
+        """A clear about to be sent: the audio since the last commit is thrown away."""
+        since = self._commits[-1] if self._commits else self._first_start()
+        while self._stretches and self._stretches[-1].start >= since:
+            self.kept_bytes -= len(self._stretches.pop().data)
+        if self._stretches and self._stretches[-1].end > since:
+            last = self._stretches[-1]
+            keep = since - last.start
+            self.kept_bytes -= len(last.data) - keep
+            last.data = last.data[:keep]
+
+    def _first_start(self) -> int:
+        return self._stretches[0].start if self._stretches else self.end
+
+    def finished_through(self, offset: int) -> None:
+        """Every turn up to *offset* is back: its audio will never be needed again."""
+        while self._stretches and self._stretches[0].end <= offset:
+            self.kept_bytes -= len(self._stretches.popleft().data)
+        if self._stretches and self._stretches[0].start < offset:
+            first = self._stretches[0]
+            cut = offset - first.start
+            first.data = first.data[cut:]
+            first.start = offset
+            self.kept_bytes -= cut
+        while self._commits and self._commits[0] <= offset:
+            self._commits.popleft()
+
+    def take_replay(self) -> Replay:
+        """What a new connection must be sent, in order; resets :attr:`lost_bytes`.
+
+        The same audio and the same commits as before, each commit after the audio that
+        preceded it: a commit left with no audio (its turn's audio dropped for room, which
+        :attr:`Replay.lost_bytes` reports) is sent as it was, and answered as it would be.
+        """
+        parts: list[bytes | None] = []
+        starts: list[int] = []
+        commits = deque(self._commits)
+        for stretch in self._stretches:
+            while commits and commits[0] <= stretch.start:
+                parts.append(None)
+                starts.append(commits.popleft())
+            position = stretch.start
+            while commits and commits[0] <= stretch.end:
+                at = commits.popleft()
+                if at > position:
+                    parts.append(stretch.data[position - stretch.start : at - stretch.start])
+                    starts.append(position)
+                    position = at
+                parts.append(None)
+                starts.append(at)
+            if position < stretch.end:
+                parts.append(stretch.data[position - stretch.start :])
+                starts.append(position)
+        parts += [None] * len(commits)  # commits after the last audio kept
+        starts += list(commits)
+        lost, self.lost_bytes = self.lost_bytes, 0
+        return Replay(tuple(parts), tuple(starts), lost)
+
+
+class LegMap:
+    """One connection's view of the stream: where its audio came from, where its turns end.
+
+    The server counts audio in milliseconds from the start of *its* connection
+    (``audio_end_ms``), and a new connection starts with replayed audio, so each stretch a
+    connection was sent is noted with its place in the stream; a turn's end is then a
+    stream offset, and once the turn is back the ledger lets go of everything before it.
+    """
+
+    def __init__(self) -> None:
+        self.started = False  # a connection has been configured and run
+        self.begin()
+        self.started = False
+
+    def begin(self) -> None:
+        """A new connection: nothing sent on it yet."""
+        self.started = True
+        self._sent = 0  # bytes sent on this connection
+        self._leg_starts: list[int] = []  # where each stretch starts on the connection
+        self._stream_starts: list[int] = []  # ... and in the stream
+        self._commits: deque[int] = deque()  # our commits not yet acknowledged
+        self._stopped: dict[str, int] = {}  # items the server's VAD ended, at which offset
+        self._ends: dict[str, int] = {}  # committed items, and where they end
+
+    def audio_sent(self, stream_offset: int, nbytes: int) -> None:
+        if not self._leg_starts or self.stream_offset(self._sent) != stream_offset:
+            self._leg_starts.append(self._sent)
+            self._stream_starts.append(stream_offset)
+        self._sent += nbytes
+
+    def stream_offset(self, leg_bytes: int) -> int:
+        """The stream offset of the byte at *leg_bytes* on this connection."""
+        i = bisect.bisect_right(self._leg_starts, leg_bytes) - 1
+        if i < 0:
+            return 0
+        return self._stream_starts[i] + leg_bytes - self._leg_starts[i]
+
+    def commit_sent(self, stream_offset: int) -> None:
+        self._commits.append(stream_offset)
+
+    def vad_stopped(self, item_id: str, audio_end_ms: int) -> None:
+        self._stopped[item_id] = self.stream_offset(audio_end_ms * BYTES_PER_MS)
+
+    def committed(self, item_id: str) -> None:
+        """``committed``: the server's own (its VAD named the item) or our oldest."""
+        if item_id in self._stopped:
+            self._ends[item_id] = self._stopped.pop(item_id)
+        elif self._commits:
+            self._ends[item_id] = self._commits.popleft()
+
+    def finished(self, item_id: str) -> int | None:
+        """The turn is back: where its audio ends in the stream, if known."""
+        return self._ends.pop(item_id, None)
