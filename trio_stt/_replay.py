@@ -167,7 +167,10 @@ class LegMap:
     stream offset, and once the turn is back the ledger lets go of everything before it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, vad_margin_ms: int = 0) -> None:
+        # The server's VAD ends a turn after a stretch of quiet; keeping the last of that
+        # quiet lets the next turn's speech be found with its full prefix padding again.
+        self.vad_margin = vad_margin_ms * BYTES_PER_MS
         self.started = False  # a connection has been configured and run
         self.begin()
         self.started = False
@@ -199,7 +202,8 @@ class LegMap:
         self._commits.append(stream_offset)
 
     def vad_stopped(self, item_id: str, audio_end_ms: int) -> None:
-        self._stopped[item_id] = self.stream_offset(audio_end_ms * BYTES_PER_MS)
+        end = self.stream_offset(audio_end_ms * BYTES_PER_MS)
+        self._stopped[item_id] = max(0, end - self.vad_margin)
 
     def committed(self, item_id: str) -> None:
         """``committed``: the server's own (its VAD named the item) or our oldest."""

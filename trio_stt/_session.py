@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import final
 
@@ -99,6 +99,21 @@ def _recoverable(exc: Exception) -> bool:
     if isinstance(exc, STTWebsocketConnectionError):
         return exc.status_code not in (400, 401, 403, 404)
     return isinstance(exc, (OSError, trio.BrokenResourceError))
+
+
+def _quiet_kept_ms(settings: STTModelSettings) -> int:
+    """How much of the quiet that ended a server-VAD turn to send again after a reconnect:
+    the prefix padding the next turn's speech starts with, never reaching back into speech."""
+    detection = settings.turn_detection
+    if not isinstance(detection, Mapping) or detection.get("type") != "server_vad":
+        return 0
+    prefix, silence = (
+        detection.get("prefix_padding_ms", 300),
+        detection.get("silence_duration_ms", 500),
+    )
+    if not isinstance(prefix, int) or not isinstance(silence, int):
+        return 0
+    return max(0, min(prefix, silence - 100))
 
 
 def _server_error(event: ServerError | None) -> RealtimeServerError:
@@ -182,7 +197,7 @@ class OpenAISTTTranscriptionSession:
         self._ledger = ReplayLedger(
             int((policy.replay_seconds if policy else 1.0) * 1000) * BYTES_PER_MS
         )
-        self._legs = LegMap()
+        self._legs = LegMap(_quiet_kept_ms(settings))
         self._input_ended = False  # the reader has said the input is over
         self._unconfirmed: list[AudioRequest] = []  # commits and clears written to a lost leg
         self._tracer = TurnTracer(

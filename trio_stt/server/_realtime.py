@@ -66,7 +66,8 @@ class RealtimeFaults:
     """Connections to cut, an entry per connection in turn: ``(appends, close_code)``
     closes the next connection to receive audio with that code after that many appends
     (replayed audio counts). What a connection was sent is forgotten with it, as on
-    OpenAI."""
+    OpenAI. On a socket the code must be one that may be sent (1001, 1011, 1012, 1013);
+    1006, a socket that died without a close, exists only through ``FakeServer.connector``."""
     refuse_connections: int = 0
     """Refuse the next K WebSocket handshakes with HTTP 503, as a restarting server does."""
     ignore_pings: bool = False
