@@ -21,8 +21,6 @@ from ._streamed_input import BYTES_PER_MS
 
 __all__ = ["ReplayLedger", "Replay", "LegMap", "BYTES_PER_MS"]
 
-_JOIN_BELOW = 256 * 1024  # appends join into stretches of about this size
-
 
 @dataclass
 class _Stretch:
@@ -71,12 +69,8 @@ class ReplayLedger:
         )
 
     def add(self, pcm: bytes) -> None:
-        """Audio about to be sent."""
-        last = self._stretches[-1] if self._stretches else None
-        if last is not None and last.end == self.end and len(last.data) < _JOIN_BELOW:
-            last.data += pcm  # a few large stretches rather than one per append
-        else:
-            self._stretches.append(_Stretch(self.end, pcm))
+        """Audio about to be sent (kept as it is: joining chunks would copy them again)."""
+        self._stretches.append(_Stretch(self.end, pcm))
         self.end += len(pcm)
         self.kept_bytes += len(pcm)
         self._make_room()
