@@ -29,11 +29,6 @@ from trio_stt.testing import open_fake_server
 from .helpers import session_tasks
 
 
-@pytest.fixture
-def exact_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 async def test_a_half_open_connection_is_found_while_the_speaker_is_silent(
     exact_clock: trio.testing.MockClock,
 ) -> None:

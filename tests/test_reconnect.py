@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import trio
 import trio.testing
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from trio_stt import (
     AudioLost,
@@ -27,7 +28,7 @@ from trio_stt import (
     Turn,
     WebSocketClosedError,
 )
-from trio_stt.server import PocketSphinxRecognizer
+from trio_stt.server import PocketSphinxRecognizer, Recognition
 from trio_stt.testing import (
     FakeServer,
     RealtimeFaults,
@@ -44,11 +45,6 @@ VAD = STTModelSettings(
     turn_detection={"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500}
 )
 MANUAL = STTModelSettings(turn_detection="manual")
-
-
-@pytest.fixture
-def exact_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
 
 
 def recording() -> tuple[list[np.ndarray], list[str]]:
@@ -228,3 +224,34 @@ async def test_a_replay_buffer_at_its_limit_reports_the_loss_and_stays_bounded(
     assert len(lost) == 1 and lost[0].ms + replayed[0].replayed_ms == 8200
     assert session.audio_bytes == 2 * 48_000
     assert turns == ["what was kept"]
+
+
+class _Lengths:
+    """Says how long the turn it was sent is: the answer depends on the audio alone."""
+
+    blocking = False
+
+    def recognize(self, samples: np.ndarray, sample_rate: int) -> Recognition:
+        return Recognition.evenly_timed(f"{len(samples) / sample_rate:.1f} s", 0.1)
+
+
+async def test_spans_record_the_turns_a_lost_connection_took_with_it(
+    exact_clock: trio.testing.MockClock, span_exporter: InMemorySpanExporter
+) -> None:
+    async with open_fake_server(recognizer=_Lengths()) as server:
+        server.faults.completion_delay = 5.0  # the first turn is still being transcribed ...
+        server.faults.drops = [(8, 1011)]  # ... when the connection goes, mid second turn
+        options = SessionOptions(
+            connector=server.connector, reconnect=FAST, min_append_ms=100, max_append_ms=100
+        )
+        turns, _ = await stream(
+            server, MANUAL, [speech_like(0.5), speech_like(0.8)], options, commit_each=True
+        )
+    assert turns == ["0.5 s", "0.8 s"]  # sent again, transcribed once, whole
+    spans = span_exporter.get_finished_spans()
+    lost = [s for s in spans if s.attributes and "trio_stt.reconnect_attempt" in s.attributes]
+    assert len(lost) == 1 and lost[0].attributes["trio_stt.reconnect_attempt"] == 1
+    assert lost[0].status.description.startswith("connection lost (websocket closed (code 1011")
+    done = [s for s in spans if s.attributes and s.attributes.get("trio_stt.output")]
+    # One span per turn sent again (they finish as completions arrive, in any order).
+    assert sorted(s.attributes["trio_stt.output"] for s in done) == ["0.5 s", "0.8 s"]

@@ -347,6 +347,7 @@ class OpenAISTTTranscriptionSession:
                     "realtime connection lost (%s); reconnecting in %.1f s", cause, delay
                 )
                 self._lose_leg()
+                self._tracer.connection_lost(attempt, cause)
                 await self._deliver(Reconnecting(attempt, delay, cause))
                 await trio.sleep(delay)
 

@@ -140,6 +140,14 @@ class TurnTracer:
         if span is not None:
             span.finish(text, error=error)
 
+    def connection_lost(self, attempt: int, cause: str) -> None:
+        """The turns under way went with the connection: their spans end here, saying so
+        (the audio is sent again, and its turns get spans of their own)."""
+        for span in self._spans.values():
+            span.set_attribute("trio_stt.reconnect_attempt", attempt)
+            span.finish(error=f"connection lost ({cause}); its audio was sent again")
+        self._spans.clear()
+
     def close(self) -> None:
         for span in self._spans.values():
             span.finish(error="the session ended before this turn completed")
