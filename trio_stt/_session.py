@@ -188,7 +188,6 @@ class OpenAISTTTranscriptionSession:
         self._setup_events: list[RealtimeEvent] = []
         self._quiet = trio.CancelScope()  # the receiver's inactivity deadline
         self._core_moved = trio.Event()  # the receiver woke the sender at the end
-        self._pinging = trio.CancelScope()  # the keepalive, until the session is done
         self._leg = trio.CancelScope()  # the tasks of the connection in use
         self._leaving = False  # you left the block before the session finished
         self._leg_running = False  # a connection is configured and its tasks run
@@ -360,14 +359,13 @@ class OpenAISTTTranscriptionSession:
             redact=self._redactor.text,
         )
         self._quiet = trio.CancelScope()
-        self._pinging = trio.CancelScope()
         self._leg = trio.CancelScope()
         self._core_moved = trio.Event()
 
     async def _run_leg(
         self, transport: WebSocketTransport, reader: InputReader, attempt: int
     ) -> None:
-        """The receiver, the sender and the keepalive on one connection."""
+        """The receiver (which also keeps the connection alive) and the sender."""
         self._legs.begin()
         self._leg_running = True
         try:
@@ -375,7 +373,6 @@ class OpenAISTTTranscriptionSession:
                 async with open_supervised_nursery(choose_session_failure) as nursery:
                     nursery.start_soon(self._receive, transport)
                     nursery.start_soon(self._send, transport, reader, attempt)
-                    nursery.start_soon(self._keepalive, transport)
         finally:
             self._leg_running = False
         if self._core.state is not ClientState.DONE and self._leaving:
@@ -418,7 +415,7 @@ class OpenAISTTTranscriptionSession:
                     quiet.deadline = trio.current_time() + limit
                 elif quiet.deadline != math.inf:
                     quiet.deadline = math.inf
-                message = await transport.receive()
+                message = await self._next_message(transport)
                 self._stats.messages_received += 1
                 self._heard_at = trio.current_time()
                 events = core.receive(message)
@@ -433,7 +430,6 @@ class OpenAISTTTranscriptionSession:
                     self._core_moved.set()  # the sender may have the last word to say
         if quiet.cancelled_caught:
             raise STTWebsocketTimeoutError(self._awaiting(), limit)
-        self._pinging.cancel()
         self._events_tx.close()  # every turn is out: your loop ends here
 
     def _offer(self, event: RealtimeEvent) -> bool:
@@ -465,24 +461,28 @@ class OpenAISTTTranscriptionSession:
             return f"the final transcripts after end of input ({n} outstanding)"
         return f"server events for {n} outstanding commit(s) or transcript(s)"
 
-    async def _keepalive(self, transport: WebSocketTransport) -> None:
-        """Ping at an interval: the one way to find a connection that died without closing
-        while nothing is owed (a silent speaker), when no other deadline is armed."""
-        interval, limit = self._options.keepalive_interval, self._options.keepalive_timeout
-        with self._pinging:
-            if interval is None:
-                await trio.sleep_forever()
-            while True:
-                await trio.sleep(interval)
-                with trio.move_on_after(limit) as waited:
-                    await transport.ping()
-                if waited.cancelled_caught:
-                    raise STTWebsocketTimeoutError(
-                        "a pong to the keepalive ping (the connection died without closing)",
-                        limit,
-                    )
-                self._stats.pings_answered += 1
-                self._heard_at = trio.current_time()
+    async def _next_message(self, transport: WebSocketTransport) -> str | bytes:
+        """The next message; after ``keepalive_interval`` of silence, a ping first.
+
+        A ping is the one way to find a connection that died without closing while nothing
+        is owed (a silent speaker), when no other deadline is armed. Sent by the receiver,
+        only when the server has been quiet, it costs no task of its own.
+        """
+        interval = self._options.keepalive_interval
+        if interval is None:
+            return await transport.receive()
+        while True:
+            with trio.move_on_after(interval):
+                return await transport.receive()
+            limit = self._options.keepalive_timeout
+            with trio.move_on_after(limit) as waited:
+                await transport.ping()
+            if waited.cancelled_caught:
+                raise STTWebsocketTimeoutError(
+                    "a pong to the keepalive ping (the connection died without closing)", limit
+                )
+            self._stats.pings_answered += 1
+            self._heard_at = trio.current_time()
 
     async def _send(self, transport: WebSocketTransport, reader: InputReader, attempt: int) -> None:
         core, opts = self._core, self._options
