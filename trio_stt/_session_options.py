@@ -81,9 +81,9 @@ class SessionOptions:
             is waiting at once.
         max_append_ms: when audio queues up, up to this much is sent in one append
             (default: 500, or ``min_append_ms`` if that is larger).
-        keepalive_interval: seconds between WebSocket pings, which find a connection that
-            died without closing (a half-open socket) while you are silent and nothing is
-            owed; ``None`` sends none.
+        keepalive_interval: seconds without a message from the server before a WebSocket
+            ping, which finds a connection that died without closing (a half-open socket)
+            while you are silent and nothing is owed; ``None`` sends none.
         keepalive_timeout: seconds a ping's pong may take before the session fails with
             :class:`STTWebsocketTimeoutError`.
         reconnect: what to do when the connection is lost (:class:`ReconnectPolicy`);
