@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ._errors import ConfigurationError
 from ._results import Transcription
-from ._settings import MODEL_CAPABILITIES
+from ._settings import MODEL_CAPABILITIES, capabilities_for
 
 __all__ = ["FORMATS", "format_for", "output_path", "render", "formats_help"]
 
@@ -51,16 +51,9 @@ def format_for(requested: str | None, output: str | None, model: str) -> str:
             "or pass --format"
         )
     fmt = _EXTENSIONS[ext]
-    if fmt == "json" and "verbose_json" in MODEL_CAPABILITIES.get(model, _ANY).rest_formats:
+    if fmt == "json" and "verbose_json" in capabilities_for(model).rest_formats:
         return "verbose_json"  # a .json file from whisper-1 gets the timings too
     return fmt
-
-
-class _Any:
-    rest_formats = frozenset(FORMATS)
-
-
-_ANY = _Any()
 
 
 def output_path(source: str, output: str | None, output_dir: str | None, fmt: str) -> Path | None:

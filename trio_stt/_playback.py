@@ -69,8 +69,7 @@ async def feed_from_file(
             async for text in session.transcribe_turns():
                 print(text)
     """
-    decoded = await trio.to_thread.run_sync(read_audio, path)
-    mono = await trio.to_thread.run_sync(decoded.mono, audio.frame_rate)
+    mono = await trio.to_thread.run_sync(lambda: read_audio(path).mono(audio.frame_rate))
     if audio.channels != 1:
         mono = np.repeat(mono, audio.channels)  # interleaved, as the input expects
     frames = mono.reshape(-1, audio.channels)

@@ -166,12 +166,14 @@ class LegMap:
         # quiet lets the next turn's speech be found with its full prefix padding again.
         self.vad_margin = vad_margin_ms * BYTES_PER_MS
         self.started = False  # a connection has been configured and run
-        self.begin()
-        self.started = False
+        self._forget()
 
     def begin(self) -> None:
         """A new connection: nothing sent on it yet."""
         self.started = True
+        self._forget()
+
+    def _forget(self) -> None:
         self._sent = 0  # bytes sent on this connection
         self._leg_starts: list[int] = []  # where each stretch starts on the connection
         self._stream_starts: list[int] = []  # ... and in the stream

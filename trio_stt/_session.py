@@ -308,7 +308,7 @@ class OpenAISTTTranscriptionSession:
         opts, policy = self._options, self._options.reconnect
         headers = self._config.websocket_headers() + handshake_headers(opts.dialect)
         connector = opts.connector or open_websocket
-        attempt, outage_began, legs = 0, 0.0, 0
+        attempt, outage_began = 0, 0.0
         while True:
             leg_began: float | None = None  # when this connection started carrying audio
             try:
@@ -319,11 +319,10 @@ class OpenAISTTTranscriptionSession:
                     connect_timeout=opts.connect_timeout,
                 ) as transport:
                     await self._configure(transport)
-                    if legs == 0:
+                    if not self._legs.started:
                         task_status.started()
                     else:
                         self._setup_events.clear()  # the session goes on: no second setup
-                    legs += 1
                     leg_began = trio.current_time()
                     await self._run_leg(transport, reader, attempt)
                     return

@@ -78,7 +78,7 @@ async def is_too_long(model: str, file: FileLike, split: SplitOptions) -> bool:
 
 def _decode(file: FileLike) -> DecodedAudio:
     if isinstance(file, AudioInput):
-        return read_audio(file.to_wav_bytes())
+        return DecodedAudio(file._int16_frames(), file.frame_rate, file.channels)
     return read_audio(file)
 
 
