@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import select
+import signal
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import trio
@@ -75,3 +79,24 @@ def wait_for_server_url(server: subprocess.Popen[str]) -> str:
         if server.poll() is not None:
             break
     raise AssertionError("trio-stt serve did not start")
+
+
+@contextmanager
+def serve_in_a_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``trio-stt serve --port 0 *args`` in a process of its own, as a user runs it, and the
+    URL it serves. Killed on the way out unless the block stopped it (:func:`stop_server`)."""
+    command = [sys.executable, "-m", "trio_stt", "serve", "--port", "0", *args]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as server:
+        try:
+            yield server, wait_for_server_url(server)
+        finally:
+            if server.returncode is None:
+                server.kill()
+                server.communicate(timeout=30)
+
+
+def stop_server(server: subprocess.Popen[str]) -> tuple[int, str]:
+    """Ctrl+C (SIGINT), as a user stops it: its exit code and what it wrote to stderr."""
+    server.send_signal(signal.SIGINT)
+    _, log = server.communicate(timeout=30)
+    return server.returncode, log

@@ -35,7 +35,7 @@ from trio_stt.testing import (
     word_error_rate,
 )
 
-from .helpers import wait_for_server_url
+from .helpers import serve_in_a_process, stop_server, wait_for_server_url
 
 
 def speech_file(folder: Path) -> Path:
@@ -121,13 +121,7 @@ def test_non_positive_chunk_is_refused(tmp_path) -> None:  # type: ignore[no-unt
 def test_stream_a_bundled_clip_against_serve_in_another_process() -> None:
     """Two processes, as a user would run them: `trio-stt serve`, then `trio-stt stream`."""
     sample = next(s for s in bundled_samples() if len(s.turns) > 1)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "trio_stt.cli", "serve", "--port", "0"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        base_url = wait_for_server_url(server)
+    with serve_in_a_process() as (server, base_url):
         out = cli(
             "stream", str(sample.path), "--base-url", base_url,
             "--model", "gpt-transcribe", "--vad", "server_vad",
@@ -136,27 +130,18 @@ def test_stream_a_bundled_clip_against_serve_in_another_process() -> None:
         turns = out.stdout.splitlines()
         assert len(turns) == len(sample.turns), turns
         assert word_error_rate(sample.text, " ".join(turns)) <= 0.35
-        server.send_signal(signal.SIGINT)  # Ctrl+C: a clean stop, not a traceback
-        assert server.wait(timeout=30) == 130
-        assert "Traceback" not in (server.stderr.read() if server.stderr else "")
-    finally:
-        server.kill()
-        server.wait()
-        if server.stderr:
-            server.stderr.close()
+        code, log = stop_server(server)  # Ctrl+C: a clean stop, not a traceback
+        assert code == 130
+        assert "Traceback" not in log
 
 
 def test_serve_options_key_and_body_limit(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = speech_file(tmp_path)
     key = "sk-test-cli-0123456789"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "trio_stt.cli", "serve", "--port", "0", "--scripted", "it works",
-         "--require-api-key", key, "--max-body-bytes", "100000"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        url = wait_for_server_url(server)
+    serving = serve_in_a_process(
+        "--scripted", "it works", "--require-api-key", key, "--max-body-bytes", "100000"
+    )
+    with serving as (_, url):
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
         refused = cli("transcribe", str(path), "--base-url", url, "--api-key", "sk-wrong-000000")
         assert refused.returncode == 1 and "Incorrect API key" in refused.stderr
@@ -167,11 +152,6 @@ def test_serve_options_key_and_body_limit(tmp_path) -> None:  # type: ignore[no-
         big.write_bytes(write_wav(np.zeros(100_000, np.int16), 24_000))
         too_big = cli("transcribe", str(big), "--base-url", url, "--api-key", key, env=env)
         assert too_big.returncode == 1 and "Maximum content size" in too_big.stderr
-    finally:
-        server.kill()
-        server.wait()
-        if server.stderr:
-            server.stderr.close()
 
 
 @pytest.mark.speech
@@ -391,13 +371,7 @@ async def test_turns_and_live_text_never_share_a_line_in_one_pipe(tmp_path) -> N
 
 def test_serve_logs_each_request_without_its_query(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = speech_file(tmp_path)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "trio_stt", "serve", "--port", "0", "--scripted", "logged"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        base_url = wait_for_server_url(server)
+    with serve_in_a_process("--scripted", "logged") as (server, base_url):
         assert cli("transcribe", str(path), "--base-url", base_url).returncode == 0
         assert cli("stream", str(path), "--base-url", base_url, "--fast").returncode == 0
         with contextlib.suppress(urllib.error.HTTPError):  # a 400: no file, but a key in the URL
@@ -409,12 +383,7 @@ def test_serve_logs_each_request_without_its_query(tmp_path) -> None:  # type: i
                 ),
                 timeout=30,
             )
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
-        log = server.stderr.read() if server.stderr else ""
-        if server.stderr:
-            server.stderr.close()
+        _, log = stop_server(server)
     lines = log.splitlines()
     assert any('"POST /v1/audio/transcriptions" 200 ' in line for line in lines), lines
     assert any('"GET /v1/realtime" 101 ' in line for line in lines), lines

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import trio
 from trio_stt._audio import write_wav
 from trio_stt.testing import open_fake_server, speech_like
 
-from .helpers import wait_for_server_url
+from .helpers import serve_in_a_process
 
 
 def cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
@@ -134,22 +133,16 @@ def test_a_server_on_another_host_is_reached_with_and_without_a_key(tmp_path: Pa
     talk = str(speech(tmp_path))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     for key in ("sk-lan-server-key", None):
-        serve = [sys.executable, "-m", "trio_stt", "serve", "--host", host, "--port", "0",
-                 "--scripted", "over the network", "--quiet"]  # fmt: skip
+        serve = ["--host", host, "--scripted", "over the network", "--quiet"]
         if key:
             serve += ["--require-api-key", key]
-        with subprocess.Popen(serve, stderr=subprocess.PIPE, text=True) as server:
-            try:
-                url = wait_for_server_url(server)
-                assert f"//{host}:" in url
-                args = ["transcribe", talk, "--base-url", url]
-                if key:
-                    args += ["--api-key", key, "--allow-insecure"]
-                done = subprocess.run([sys.executable, "-m", "trio_stt", *args],
-                                      capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
-            finally:
-                server.send_signal(signal.SIGINT)
-                server.communicate(timeout=30)
+        with serve_in_a_process(*serve) as (_, url):
+            assert f"//{host}:" in url
+            args = ["transcribe", talk, "--base-url", url]
+            if key:
+                args += ["--api-key", key, "--allow-insecure"]
+            done = subprocess.run([sys.executable, "-m", "trio_stt", *args],
+                                  capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert done.stdout == "over the network\n"
         warned = done.stderr.startswith(f"trio-stt: warning: sending the API key to {host}")

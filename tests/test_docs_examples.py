@@ -26,7 +26,7 @@ from trio_stt._audio import write_wav
 from trio_stt.testing import bundled_samples
 
 from .alsa_fifo import PlayingDevice
-from .helpers import wait_for_server_url
+from .helpers import serve_in_a_process
 
 pytestmark = pytest.mark.speech
 
@@ -49,14 +49,8 @@ EXAMPLES = examples()
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    command = [sys.executable, "-m", "trio_stt", "serve", "--port", "0", "--quiet"]
-    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    with server:
-        try:
-            yield wait_for_server_url(server)
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.communicate(timeout=30)
+    with serve_in_a_process("--quiet") as (_, url):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from trio_stt.server import PocketSphinxRecognizer, WhisperRecognizer
 from trio_stt.server._recognizers import Recognizer
 from trio_stt.testing import bundled_samples, open_fake_server, word_error_rate
 
-from .helpers import wait_for_server_url
+from .helpers import serve_in_a_process
 
 pytestmark = pytest.mark.speech
 
@@ -100,13 +100,7 @@ async def test_a_live_session_with_whisper_gets_every_turn(whisper: WhisperRecog
 
 def test_serve_with_the_whisper_recognizer(tmp_path: Path) -> None:
     sample = bundled_samples()[0]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "trio_stt.cli", "serve", "--port", "0", "--recognizer", "whisper"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        base_url = wait_for_server_url(server)
+    with serve_in_a_process("--recognizer", "whisper") as (_, base_url):
         done = subprocess.run(
             [sys.executable, "-m", "trio_stt.cli", "transcribe", str(sample.path),
              "--base-url", base_url, "--model", "gpt-transcribe"],
@@ -114,8 +108,3 @@ def test_serve_with_the_whisper_recognizer(tmp_path: Path) -> None:
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert word_error_rate(sample.text, done.stdout) <= 0.25
-    finally:
-        server.kill()
-        server.wait()
-        if server.stderr:
-            server.stderr.close()
