@@ -9,22 +9,25 @@ STAMP := $(VENV)/.installed
 
 DEMO_STAMP := $(VENV)/.installed-demo
 
+# Make .venv if it is missing, and install trio-stt into it with the extras $(1).
+define install
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(1)]'
+endef
+
 $(STAMP): pyproject.toml
 	@echo "Installing trio-stt with its development tools into $(VENV) (the Whisper"
 	@echo "recognizer, openai-python and the Agents SDK for the tests, linters, the docs"
 	@echo "builder): a few minutes the first time, then only when pyproject.toml changes."
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(call install,dev)
 	@touch $(STAMP) $(DEMO_STAMP)
 
 # The demo needs only the client and the local server with PocketSphinx.
 $(DEMO_STAMP): pyproject.toml
 	@echo "Installing trio-stt and its local server (PocketSphinx, about 40 MB) into $(VENV):"
 	@echo "about a minute the first time."
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[server]'
+	$(call install,server)
 	@touch $(DEMO_STAMP)
 
 # The main job, offline: the local server with PocketSphinx, the bundled recordings sent as
