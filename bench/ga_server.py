@@ -128,7 +128,12 @@ async def transcription(ws: ServerConnection) -> None:
         return
     STATS.connections += 1
     counter = [0]
-    config: dict[str, Any] = {"type": "transcription", "audio": {"input": {}}}
+    # expires_at as OpenAI sends it, so that a client's rotation costs what it costs there.
+    config: dict[str, Any] = {
+        "type": "transcription",
+        "expires_at": int(time.time()) + 3600,
+        "audio": {"input": {}},
+    }
     buffered = 0
     items = 0
     previous: str | None = None

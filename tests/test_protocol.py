@@ -376,6 +376,36 @@ def test_a_vad_commit_is_not_taken_for_the_answer_to_ours() -> None:
     assert conn.outstanding == 2  # two transcripts
 
 
+def test_hand_over_fences_the_connection_with_a_clear() -> None:
+    """Everything the server commits before the ``cleared`` is this connection's to finish;
+    after it, the connection owes nothing and its uncommitted audio can never be a turn."""
+    conn = ready(turn_detection={"type": "server_vad"})
+    conn.append_audio(PCM_200MS * 3)
+    conn.receive(SPEECH_STARTED)
+    assert kinds([conn.hand_over()]) == ["input_audio_buffer.clear"]
+    assert conn.state is ClientState.DRAINING
+    with pytest.raises(LocalProtocolError, match="draining"):
+        conn.append_audio(PCM_200MS)
+    conn.receive(SPEECH_STOPPED)  # the server had already heard the turn end: its commit
+    conn.receive('{"type":"input_audio_buffer.committed","item_id":"v1","previous_item_id":null}')
+    conn.receive('{"type":"input_audio_buffer.cleared"}')
+    assert conn.state is ClientState.DRAINING and conn.outstanding == 1  # v1's transcript
+    done = finished(
+        conn,
+        '{"type":"conversation.item.input_audio_transcription.completed","item_id":"v1","transcript":"hi"}',
+    )
+    assert [t.text for t in done] == ["hi"] and conn.state is ClientState.DONE
+
+
+def test_hand_over_with_nothing_owed_is_done_at_the_cleared() -> None:
+    conn = ready(turn_detection="manual")
+    conn.append_audio(PCM_200MS)
+    conn.hand_over()
+    assert conn.waiting_for_server
+    conn.receive('{"type":"input_audio_buffer.cleared"}')
+    assert conn.state is ClientState.DONE
+
+
 def test_completions_for_items_never_committed_are_never_turns() -> None:
     conn = ready(turn_detection="manual")
     conn.append_audio(PCM_200MS)

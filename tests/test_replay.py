@@ -50,6 +50,14 @@ def test_past_its_bound_it_drops_the_oldest_and_counts_it() -> None:
     assert ledger.take_replay().lost_bytes == 0  # reported once
 
 
+def test_quiet_dropped_for_room_is_not_a_loss() -> None:
+    ledger = ReplayLedger(1_000)
+    for i in range(50):
+        ledger.add(audio(100), voiced=i >= 30)  # 3,000 bytes of quiet, then 2,000 of speech
+    replay = ledger.take_replay()
+    assert replay.lost_bytes == 1_000 and replay.audio_bytes == 1_000
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["add", "commit", "clear", "finish"]),
                           st.integers(1, 400).map(lambda n: n * 2)), max_size=40))  # fmt: skip

@@ -329,7 +329,7 @@ async def test_rejected_initial_update_is_fatal() -> None:
 @pytest.mark.parametrize(
     ("code", "message"),
     [
-        ("session_expired", "Your session hit the maximum duration of 60 minutes."),
+        ("insufficient_quota", "You exceeded your current quota."),
         ("beta_api_shape_disabled", "The Realtime Beta API is no longer supported."),
     ],
 )

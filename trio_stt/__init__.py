@@ -116,6 +116,9 @@ from ._protocol import (
     Reconnecting as Reconnecting,
 )
 from ._protocol import (
+    Rotated as Rotated,
+)
+from ._protocol import (
     ServerError as ServerError,
 )
 from ._protocol import (
@@ -186,6 +189,7 @@ from ._session import (
     TurnStream as TurnStream,
 )
 from ._session_options import ReconnectPolicy as ReconnectPolicy
+from ._session_options import RotationPolicy as RotationPolicy
 from ._settings import (
     MODEL_CAPABILITIES as MODEL_CAPABILITIES,
 )
@@ -210,6 +214,7 @@ __all__ = [
     "OpenAISTTTranscriptionSession",
     "SessionOptions",
     "ReconnectPolicy",
+    "RotationPolicy",
     "SessionStatistics",
     "StreamedAudioInput",
     "feed_from_file",
@@ -234,6 +239,7 @@ __all__ = [
     "Reconnecting",
     "Reconnected",
     "AudioLost",
+    "Rotated",
     # audio
     "AudioInput",
     "read_audio",

@@ -26,6 +26,7 @@ __all__ = ["ReplayLedger", "Replay", "LegMap", "BYTES_PER_MS"]
 class _Stretch:
     start: int
     data: bytes
+    voiced: bool  # dropping quiet for room loses nothing a turn needs
 
     @property
     def end(self) -> int:
@@ -48,8 +49,10 @@ class Replay:
 class ReplayLedger:
     """Audio sent since the oldest turn not yet finished, bounded by *max_bytes*.
 
-    Past the bound the oldest audio is dropped and counted (:attr:`lost_bytes`), so memory
-    stays flat and the loss is known exactly if a reconnect ever needs that audio.
+    Past the bound the oldest audio is dropped, so memory stays flat; what was voiced is
+    counted (:attr:`lost_bytes`), so the loss of speech is known exactly if a reconnect ever
+    needs that audio. Quiet is dropped without a word: an hour of a silent microphone is not
+    an hour of lost audio.
     """
 
     def __init__(self, max_bytes: int) -> None:
@@ -60,7 +63,7 @@ class ReplayLedger:
         self._commits: deque[int] = deque()  # offsets of commits whose turn is not back
         self.kept_bytes = 0
         self.end = 0  # the stream offset after the last byte added
-        self.lost_bytes = 0  # dropped for room since the last replay was taken
+        self.lost_bytes = 0  # voiced audio dropped for room since the last replay was taken
 
     def __repr__(self) -> str:
         return (
@@ -68,9 +71,9 @@ class ReplayLedger:
             f"{len(self._commits)} commit(s), lost {self.lost_bytes:,}>"
         )
 
-    def add(self, pcm: bytes) -> None:
+    def add(self, pcm: bytes, voiced: bool = True) -> None:
         """Audio about to be sent (kept as it is: joining chunks would copy them again)."""
-        self._stretches.append(_Stretch(self.end, pcm))
+        self._stretches.append(_Stretch(self.end, pcm, voiced))
         self.end += len(pcm)
         self.kept_bytes += len(pcm)
         self._make_room()
@@ -84,7 +87,7 @@ class ReplayLedger:
             first.data = first.data[cut:]
             first.start += cut
             self.kept_bytes -= cut
-            self.lost_bytes += cut
+            self.lost_bytes += cut if first.voiced else 0
             if not first.data:
                 self._stretches.popleft()
 
@@ -165,12 +168,10 @@ class LegMap:
         # The server's VAD ends a turn after a stretch of quiet; keeping the last of that
         # quiet lets the next turn's speech be found with its full prefix padding again.
         self.vad_margin = vad_margin_ms * BYTES_PER_MS
-        self.started = False  # a connection has been configured and run
         self._forget()
 
     def begin(self) -> None:
         """A new connection: nothing sent on it yet."""
-        self.started = True
         self._forget()
 
     def _forget(self) -> None:
@@ -196,6 +197,10 @@ class LegMap:
 
     def commit_sent(self, stream_offset: int) -> None:
         self._commits.append(stream_offset)
+
+    def vad_started(self, audio_start_ms: int) -> int:
+        """Speech the server's VAD found: the quiet before it (but the padding) was heard."""
+        return max(0, self.stream_offset(audio_start_ms * BYTES_PER_MS) - self.vad_margin)
 
     def vad_stopped(self, item_id: str, audio_end_ms: int) -> None:
         end = self.stream_offset(audio_end_ms * BYTES_PER_MS)

@@ -35,8 +35,10 @@ from __future__ import annotations
 import logging
 import math
 import random
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import final
 
 import numpy as np
@@ -60,7 +62,9 @@ from ._protocol import (
     RealtimeEvent,
     Reconnected,
     Reconnecting,
+    Rotated,
     ServerError,
+    SessionCreated,
     SpeechStarted,
     SpeechStopped,
     TranscriptionCompleted,
@@ -71,7 +75,13 @@ from ._protocol import (
 )
 from ._replay import BYTES_PER_MS, LegMap, ReplayLedger
 from ._secrets import masking_logs
-from ._session_options import RECOVERABLE_CLOSE_CODES, SessionOptions, SessionStatistics
+from ._session_options import (
+    RECOVERABLE_CLOSE_CODES,
+    RECOVERABLE_ERROR_CODES,
+    RotationPolicy,
+    SessionOptions,
+    SessionStatistics,
+)
 from ._settings import STTModelSettings
 from ._streamed_input import AudioRequest, InputReader, StreamedAudioInput, voiced_until_ms
 from ._supervise import open_supervised_nursery
@@ -83,14 +93,16 @@ __all__ = ["SessionOptions", "SessionStatistics", "OpenAISTTTranscriptionSession
 logger = logging.getLogger("trio_stt")
 
 
-_OVER = frozenset({ClientState.ENDING, ClientState.DRAINING, ClientState.DONE,
-                   ClientState.CLOSED, ClientState.FAILED})  # fmt: skip
+ROTATION_RETRY_SECONDS = 5.0
+"""How soon a rotation tries again to open the next connection, while there is time."""
 
 
 def _recoverable(exc: Exception) -> bool:
     """Whether a new connection may do better: the network or the server's process failed,
     not our key, our configuration or the protocol."""
-    if isinstance(exc, (RealtimeServerError, RealtimeProtocolError, ReconnectFailedError)):
+    if isinstance(exc, RealtimeServerError):
+        return exc.code in RECOVERABLE_ERROR_CODES
+    if isinstance(exc, (RealtimeProtocolError, ReconnectFailedError)):
         return False
     if isinstance(exc, WebSocketClosedError):
         return exc.code in RECOVERABLE_CLOSE_CODES
@@ -114,6 +126,30 @@ def _quiet_kept_ms(settings: STTModelSettings) -> int:
     if not isinstance(prefix, int) or not isinstance(silence, int):
         return 0
     return max(0, min(prefix, silence - 100))
+
+
+@dataclass
+class _Connection:
+    """An open, configured connection, held open by a task of its own until *release*.
+
+    Holding it in its own task lets the next connection be opened and configured while the
+    current one still carries the audio (rotation); the session's tasks only use it.
+    """
+
+    transport: WebSocketTransport
+    core: RealtimeConnection
+    setup_events: list[RealtimeEvent]
+    expires: float | None  # when the server will end it, on trio's clock
+    release: trio.Event = field(default_factory=trio.Event)
+
+
+def _expires(session: Mapping[str, object]) -> float | None:
+    """``expires_at`` (epoch seconds) on trio's clock, or ``None`` if absent or passed."""
+    expires_at = session.get("expires_at")
+    if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
+        return None
+    remaining = expires_at - time.time()
+    return trio.current_time() + remaining if 0 < remaining < math.inf else None
 
 
 def _server_error(event: ServerError | None) -> RealtimeServerError:
@@ -189,6 +225,11 @@ class OpenAISTTTranscriptionSession:
         self._quiet = trio.CancelScope()  # the receiver's inactivity deadline
         self._core_moved = trio.Event()  # the receiver woke the sender at the end
         self._leg = trio.CancelScope()  # the tasks of the connection in use
+        self._rotation = trio.CancelScope()  # the connection in use's rotation task
+        self._hosts: trio.Nursery | None = None  # where each connection is held open
+        self._next: _Connection | None = None  # opened ahead, for a rotation
+        self._boundary: trio.Event | None = None  # a rotation waits for a turn boundary
+        self._handed_over = False  # the connection in use handed the stream on (rotation)
         self._leaving = False  # you left the block before the session finished
         self._leg_running = False  # a connection is configured and its tasks run
         self._heard_at = 0.0  # when the server last sent a message or answered a ping
@@ -261,7 +302,7 @@ class OpenAISTTTranscriptionSession:
         await self._request("clear")
 
     async def _request(self, kind: str) -> None:
-        if self._core.state in _OVER:
+        if self._input_ended:
             raise trio.ClosedResourceError("the session's input has ended or the session is over")
         request = AudioRequest(kind)
         await self._input._request(request)
@@ -283,7 +324,7 @@ class OpenAISTTTranscriptionSession:
                 async with open_supervised_nursery(choose_session_failure) as nursery:
                     await nursery.start(self._connections, reader)
                     yield self
-                    if self._core.state is not ClientState.DONE:
+                    if not (self._input_ended and self._core.state is ClientState.DONE):
                         self._leaving = True  # you left early: turns in flight go
                         if self._leg_running:
                             self._leg.cancel()  # ... and the connection closes politely
@@ -302,41 +343,50 @@ class OpenAISTTTranscriptionSession:
         """One connection after another, until the session is done.
 
         The first is the one ``async with`` waits for: if it fails, the block is never
-        entered. Later ones replace a connection lost for a recoverable reason, under the
-        reconnect policy, and are sent again what the lost one had not finished with.
+        entered. Later ones take over from one handed over before the server's time limit
+        (rotation), or replace one lost for a recoverable reason (the reconnect policy).
+        Either way the new connection is sent what the old one had not finished with.
         """
-        opts, policy = self._options, self._options.reconnect
-        headers = self._config.websocket_headers() + handshake_headers(opts.dialect)
-        connector = opts.connector or open_websocket
-        attempt, outage_began = 0, 0.0
+        async with open_supervised_nursery(choose_session_failure) as self._hosts:
+            try:
+                self._next = await self._open()
+                self._setup_events = self._next.setup_events
+                task_status.started()
+                await self._one_after_another(reader)
+            finally:
+                self._drop_next()
+
+    async def _one_after_another(self, reader: InputReader) -> None:
+        policy = self._options.reconnect
+        attempt, outage_began, rotated = 0, 0.0, False
         while True:
             leg_began: float | None = None  # when this connection started carrying audio
+            connection, self._next = self._next, None
             try:
-                async with connector(
-                    self._config.websocket_url,
-                    headers,
-                    max_message_bytes=opts.max_message_bytes,
-                    connect_timeout=opts.connect_timeout,
-                ) as transport:
-                    await self._configure(transport)
-                    if not self._legs.started:
-                        task_status.started()
-                    else:
-                        self._setup_events.clear()  # the session goes on: no second setup
+                if connection is None:
+                    connection = await self._open()
+                try:
+                    self._core.connection_closed()
+                    self._core = connection.core
                     leg_began = trio.current_time()
-                    await self._run_leg(transport, reader, attempt)
+                    await self._run_leg(connection, reader, attempt, rotated)
+                finally:
+                    connection.release.set()
+                if not self._handed_over or self._leaving:
                     return
+                self._handed_over, rotated, attempt = False, True, 0
+                self._tracer.moved_on()
+                self._forget_heard_quiet(connection.core)
             except Exception as exc:
-                reconnectable = self._legs.started and policy is not None
-                if not reconnectable or self._leaving or not _recoverable(exc):
+                self._drop_next()
+                if policy is None or self._leaving or not _recoverable(exc):
                     raise
-                assert policy is not None
                 now = trio.current_time()
                 if leg_began is not None and self._heard_at - leg_began >= policy.max_delay:
                     attempt = 0  # that connection worked for a while: this is a new outage
                 if attempt == 0:
                     outage_began = now
-                attempt += 1
+                attempt, rotated = attempt + 1, False
                 delay = policy.delay(attempt, random.random())
                 if attempt > policy.max_attempts or now + delay - outage_began > policy.max_outage:
                     raise ReconnectFailedError(attempt - 1, now - outage_began, exc) from exc
@@ -344,60 +394,154 @@ class OpenAISTTTranscriptionSession:
                 logger.warning(
                     "realtime connection lost (%s); reconnecting in %.1f s", cause, delay
                 )
-                self._lose_leg()
+                self._core.connection_closed()
                 self._tracer.connection_lost(attempt, cause)
                 await self._deliver(Reconnecting(attempt, delay, cause))
                 await trio.sleep(delay)
 
-    def _lose_leg(self) -> None:
-        """The connection is gone: the next one starts a new protocol core, and a new leg."""
-        self._core.connection_closed()
-        self._core = RealtimeConnection(
+    async def _open(self) -> _Connection:
+        assert self._hosts is not None
+        core = RealtimeConnection(
             dialect=self._options.dialect,
             max_message_bytes=self._options.max_message_bytes,
             redact=self._redactor.text,
         )
-        self._quiet = trio.CancelScope()
-        self._leg = trio.CancelScope()
-        self._core_moved = trio.Event()
+        connection: _Connection = await self._hosts.start(self._host, core)
+        return connection
+
+    async def _host(
+        self, core: RealtimeConnection, task_status: trio.TaskStatus[_Connection]
+    ) -> None:
+        """Open and configure a connection, hand it over, and hold it open until released.
+
+        Failures before it is handed over are the opener's; after, the connection is the
+        session's tasks' to watch, and a failure to close one no longer in use is nobody's.
+        """
+        await trio.lowlevel.checkpoint()
+        opts = self._options
+        headers = self._config.websocket_headers() + handshake_headers(opts.dialect)
+        connector, handed = opts.connector or open_websocket, False
+        try:
+            async with connector(
+                self._config.websocket_url,
+                headers,
+                max_message_bytes=opts.max_message_bytes,
+                connect_timeout=opts.connect_timeout,
+            ) as transport:
+                events = await self._configure(transport, core)
+                created = next((e for e in events if isinstance(e, SessionCreated)), None)
+                expires = _expires(created.session) if created is not None else None
+                connection = _Connection(transport, core, events, expires)
+                task_status.started(connection)
+                handed = True
+                await connection.release.wait()
+        except Exception:
+            if not handed:
+                raise
+            logger.debug("a connection no longer in use failed to close", exc_info=True)
+
+    def _forget_heard_quiet(self, core: RealtimeConnection) -> None:
+        """After a hand-over the new connection needs only what the old one dropped. Under
+        server VAD, if no speech had started when it dropped it, that was quiet the old one
+        heard: keep only its last stretch, the prefix padding a next turn would start with."""
+        if core.vad_enabled and not core.speech_active:
+            self._ledger.finished_through(self._ledger.end - self._legs.vad_margin)
+
+    def _drop_next(self) -> None:
+        """Close a connection opened for a rotation that will not happen now."""
+        if self._next is not None:
+            self._next.release.set()
+            self._next = None
 
     async def _run_leg(
-        self, transport: WebSocketTransport, reader: InputReader, attempt: int
+        self, connection: _Connection, reader: InputReader, attempt: int, rotated: bool
     ) -> None:
-        """The receiver (which also keeps the connection alive) and the sender."""
+        """The receiver (which also keeps the connection alive), the sender, and, if the
+        server will end the connection at a known time, the rotation that gets there first."""
         self._legs.begin()
+        self._leg, self._quiet, self._rotation = (
+            trio.CancelScope(), trio.CancelScope(), trio.CancelScope()
+        )  # fmt: skip
+        self._core_moved, self._boundary = trio.Event(), None
         self._leg_running = True
+        transport, rotation = connection.transport, self._options.rotation
         try:
             with self._leg:
                 async with open_supervised_nursery(choose_session_failure) as nursery:
                     nursery.start_soon(self._receive, transport)
-                    nursery.start_soon(self._send, transport, reader, attempt)
+                    nursery.start_soon(self._send, transport, reader, attempt, rotated)
+                    if connection.expires is not None and rotation is not None:
+                        nursery.start_soon(self._rotate, connection.expires, rotation)
         finally:
             self._leg_running = False
         if self._core.state is not ClientState.DONE and self._leaving:
             with trio.move_on_after(self._options.close_timeout):
                 await transport.aclose(1000)
 
-    async def _configure(self, transport: WebSocketTransport) -> None:
-        opts = self._options
-        await self._receive_until(transport, "session.created", opts.session_created_timeout)
-        await transport.send(self._core.update_session(self.model, self._settings))
-        self._stats.messages_sent += 1
-        await self._receive_until(transport, "session.updated", opts.session_updated_timeout)
-        logger.info("realtime session configured: %s, dialect %s", self.model, opts.dialect)
+    async def _rotate(self, expires: float, policy: RotationPolicy) -> None:
+        """Before *expires*, open the next connection, then hand over to it at a turn
+        boundary, or at the latest *switch_before* the end (see :class:`RotationPolicy`)."""
+        with self._rotation:  # the sender cancels it when this connection is done anyway
+            lead = min(policy.open_before, (expires - trio.current_time()) / 2)
+            switch_by = expires - min(policy.switch_before, lead / 2)
+            await trio.sleep_until(expires - lead)
+            while self._next is None:
+                try:
+                    self._next = await self._open()
+                except Exception as exc:
+                    cause = self._redactor.text(str(exc))
+                    if not _recoverable(exc) or trio.current_time() >= switch_by:
+                        logger.warning("cannot open the next connection to rotate to (%s)", cause)
+                        return  # if the server ends this one, that is a lost connection
+                    logger.info("opening the next connection failed (%s); trying again", cause)
+                    await trio.sleep(min(ROTATION_RETRY_SECONDS, switch_by - trio.current_time()))
+            if not self._at_turn_boundary():
+                self._boundary = boundary = trio.Event()  # the receiver sets it at one
+                with trio.move_on_at(switch_by):
+                    await boundary.wait()
+                self._boundary = None
+            if not self._input_ended:
+                self._input._jump_queue(AudioRequest("hand_over"))
 
-    async def _receive_until(self, transport: WebSocketTransport, what: str, limit: float) -> None:
+    def _at_turn_boundary(self) -> bool:
+        """Nothing owed and nobody speaking: moving now splits no turn and waits for none."""
+        core = self._core
+        return (
+            core.state is ClientState.STREAMING
+            and not core.waiting_for_server
+            and not core.speech_active
+        )
+
+    async def _configure(
+        self, transport: WebSocketTransport, core: RealtimeConnection
+    ) -> list[RealtimeEvent]:
+        opts, events = self._options, []
+        events += await self._receive_until(
+            transport, core, "session.created", opts.session_created_timeout
+        )
+        await transport.send(core.update_session(self.model, self._settings))
+        self._stats.messages_sent += 1
+        events += await self._receive_until(
+            transport, core, "session.updated", opts.session_updated_timeout
+        )
+        logger.info("realtime session configured: %s, dialect %s", self.model, opts.dialect)
+        return events
+
+    async def _receive_until(
+        self, transport: WebSocketTransport, core: RealtimeConnection, what: str, limit: float
+    ) -> list[RealtimeEvent]:
         await trio.lowlevel.checkpoint()
-        state = self._core.state
+        state, events = core.state, []
         with trio.move_on_after(limit) as scope:
-            while self._core.state is state:
+            while core.state is state:
                 message = await transport.receive()
                 self._stats.messages_received += 1
-                self._setup_events += self._core.receive(message)
-                if self._core.state is ClientState.FAILED:
-                    raise _server_error(self._core.fatal_error)
+                events += core.receive(message)
+                if core.state is ClientState.FAILED:
+                    raise _server_error(core.fatal_error)
         if scope.cancelled_caught:
             raise STTWebsocketTimeoutError(what, limit)
+        return events
 
     # ------------------------------------------------------------------ the two tasks
 
@@ -427,9 +571,12 @@ class OpenAISTTTranscriptionSession:
                         await self._deliver(event)
                 if core.state is not ClientState.STREAMING:
                     self._core_moved.set()  # the sender may have the last word to say
+                elif self._boundary is not None and self._at_turn_boundary():
+                    self._boundary.set()
         if quiet.cancelled_caught:
             raise STTWebsocketTimeoutError(self._awaiting(), limit)
-        self._events_tx.close()  # every turn is out: your loop ends here
+        if self._input_ended:
+            self._events_tx.close()  # every turn is out: your loop ends here
 
     def _offer(self, event: RealtimeEvent) -> bool:
         """Hand *event* to the reader if that needs no waiting; ``False`` if it does."""
@@ -483,43 +630,31 @@ class OpenAISTTTranscriptionSession:
             self._stats.pings_answered += 1
             self._heard_at = trio.current_time()
 
-    async def _send(self, transport: WebSocketTransport, reader: InputReader, attempt: int) -> None:
+    async def _send(
+        self, transport: WebSocketTransport, reader: InputReader, attempt: int, rotated: bool
+    ) -> None:
         core, opts = self._core, self._options
-        with trio.CancelScope() as stuck:
-            if attempt:
-                await self._replay(transport, stuck, attempt)
-            while not self._input_ended and (item := await reader.next()) is not None:
-                if isinstance(item, AudioRequest):
-                    self._unconfirmed.append(item)
-                    if item.kind == "commit":
-                        message = core.commit()
-                        self._legs.commit_sent(self._ledger.commit())
-                    else:
-                        message = core.clear()
-                        self._ledger.clear()
-                    await self._write(transport, stuck, message)
-                    self._stats.commits_sent += item.kind == "commit"
-                    self._arm_inactivity()
-                    self._confirm_requests()
-                    continue
-                data, voiced = item
-                self._legs.audio_sent(self._ledger.end, len(data))
-                self._ledger.add(data)
-                await self._write(transport, stuck, core.append_audio(data, voiced_until_ms=voiced))
-                self._stats.audio_seconds_sent += len(data) / 48_000
-                if self._tracer.keeps_audio:
-                    self._tracer.add_audio(data)
-            self._input_ended = True
-            for message in core.end_input():
-                await self._write(transport, stuck, message)
-            self._arm_inactivity()
-            while core.state is not ClientState.DONE:
-                await self._core_moved.wait()
-                self._core_moved = trio.Event()
-                for message in core.take_outgoing():
-                    await self._write(transport, stuck, message)
-                    self._stats.commits_sent += 1
-                    self._arm_inactivity()
+        try:
+            with trio.CancelScope() as stuck:
+                if attempt or rotated:
+                    await self._replay(transport, stuck, attempt)
+                if await self._stream(transport, reader, stuck):
+                    await self._write(transport, stuck, core.hand_over())
+                    self._handed_over = True
+                else:
+                    self._input_ended = True
+                    for message in core.end_input():
+                        await self._write(transport, stuck, message)
+                self._arm_inactivity()
+                while core.state is not ClientState.DONE:
+                    await self._core_moved.wait()
+                    self._core_moved = trio.Event()
+                    for message in core.take_outgoing():
+                        await self._write(transport, stuck, message)
+                        self._stats.commits_sent += 1
+                        self._arm_inactivity()
+        finally:
+            self._rotation.cancel()  # this connection is done with, one way or the other
         if stuck.cancelled_caught:
             raise WebSocketClosedError(
                 None, None, detail=f"a send took longer than {opts.send_timeout:g} s "
@@ -527,6 +662,38 @@ class OpenAISTTTranscriptionSession:
             )  # fmt: skip
         with trio.move_on_after(opts.close_timeout):
             await transport.aclose(1000)  # every turn is out: goodbye
+
+    async def _stream(
+        self, transport: WebSocketTransport, reader: InputReader, stuck: trio.CancelScope
+    ) -> bool:
+        """Send your audio, commits and clears until the input ends (``False``) or a rotation
+        asks for the stream to move to the next connection (``True``)."""
+        core = self._core
+        await trio.lowlevel.checkpoint()
+        while not self._input_ended and (item := await reader.next()) is not None:
+            if isinstance(item, AudioRequest):
+                if item.kind == "hand_over":
+                    return True
+                self._unconfirmed.append(item)
+                if item.kind == "commit":
+                    message = core.commit()
+                    self._legs.commit_sent(self._ledger.commit())
+                else:
+                    message = core.clear()
+                    self._ledger.clear()
+                await self._write(transport, stuck, message)
+                self._stats.commits_sent += item.kind == "commit"
+                self._arm_inactivity()
+                self._confirm_requests()
+                continue
+            data, voiced = item
+            self._legs.audio_sent(self._ledger.end, len(data))
+            self._ledger.add(data, voiced >= 0)
+            await self._write(transport, stuck, core.append_audio(data, voiced_until_ms=voiced))
+            self._stats.audio_seconds_sent += len(data) / 48_000
+            if self._tracer.keeps_audio:
+                self._tracer.add_audio(data)
+        return False
 
     def _confirm_requests(self) -> None:
         """Commits and clears written whole: their callers may go on."""
@@ -538,7 +705,9 @@ class OpenAISTTTranscriptionSession:
     async def _replay(
         self, transport: WebSocketTransport, stuck: trio.CancelScope, attempt: int
     ) -> None:
-        """Send a new connection what the lost one had not finished with, commits included."""
+        """Send a new connection what the old one had not finished with, commits included:
+        after a reconnect (*attempt*), all of it; after a rotation, only the audio the old one
+        dropped uncommitted, since it finished its own turns."""
         core = self._core
         replay = self._ledger.take_replay()
         largest = max(BYTES_PER_MS * 20, self._options.append_policy().max_bytes)
@@ -557,14 +726,23 @@ class OpenAISTTTranscriptionSession:
                 )
         self._confirm_requests()
         replayed_ms = replay.audio_bytes / BYTES_PER_MS
-        self._stats.reconnects += 1
         self._stats.audio_seconds_replayed += replayed_ms / 1000
         if replay.lost_bytes:
             lost_ms = replay.lost_bytes / BYTES_PER_MS
             self._stats.audio_seconds_lost += lost_ms / 1000
             await self._deliver(AudioLost(lost_ms, "past the replay buffer (replay_seconds)"))
-        logger.info("reconnected (attempt %d); %.0f ms of audio sent again", attempt, replayed_ms)
-        await self._deliver(Reconnected(attempt, replayed_ms))
+        if attempt:
+            self._stats.reconnects += 1
+            logger.info(
+                "reconnected (attempt %d); %.0f ms of audio sent again", attempt, replayed_ms
+            )
+            await self._deliver(Reconnected(attempt, replayed_ms))
+        else:
+            self._stats.rotations += 1
+            session_id = core.session.get("id")
+            session_id = session_id if isinstance(session_id, str) else None
+            logger.info("rotated to %s; %.0f ms of audio moved over", session_id, replayed_ms)
+            await self._deliver(Rotated(session_id, replayed_ms))
         self._arm_inactivity()
 
     async def _write(
@@ -580,7 +758,10 @@ class OpenAISTTTranscriptionSession:
     def _track_for_replay(self, event: RealtimeEvent) -> None:
         """Keep the ledger to the audio of turns not yet back."""
         kind = type(event)
-        if kind is SpeechStopped:
+        if kind is SpeechStarted and not self._core.outstanding:  # no turn needs what is kept
+            start = self._legs.vad_started(event.audio_start_ms)  # type: ignore[attr-defined]
+            self._ledger.finished_through(start)
+        elif kind is SpeechStopped:
             self._legs.vad_stopped(event.item_id, event.audio_end_ms)  # type: ignore[attr-defined]
         elif kind is AudioCommitted:
             self._legs.committed(event.item_id)  # type: ignore[attr-defined]

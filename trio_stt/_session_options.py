@@ -9,12 +9,26 @@ from ._protocol._dialects import Dialect
 from ._streamed_input import AppendPolicy
 from ._websocket import WebSocketConnector
 
-__all__ = ["SessionOptions", "SessionStatistics", "ReconnectPolicy", "RECOVERABLE_CLOSE_CODES"]
+__all__ = [
+    "SessionOptions",
+    "SessionStatistics",
+    "ReconnectPolicy",
+    "RotationPolicy",
+    "RECOVERABLE_CLOSE_CODES",
+    "RECOVERABLE_ERROR_CODES",
+]
 
 
 RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
 """Close codes after which a new connection may succeed (protocol.md §1.12: going away,
 no status, abnormal, server error, restart, try again later, TLS failure)."""
+
+RECOVERABLE_ERROR_CODES = frozenset(
+    {"session_expired", "server_error", "internal_error", "overloaded", "rate_limit_exceeded"}
+)
+"""Error codes that end a connection but not the session (protocol.md §1.11): the time limit
+(when rotation did not get there first) and the server's own trouble. A new connection is
+tried under the reconnect policy; a refused key, configuration or quota is never retried."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,32 @@ class ReconnectPolicy:
 
 
 @dataclass(frozen=True)
+class RotationPolicy:
+    """How a session outlives the server's time limit (``SessionOptions.rotation``).
+
+    OpenAI ends a realtime session after 60 minutes (``session_expired``) and says when in
+    ``session.created`` (``expires_at``). *open_before* seconds before that, the session
+    opens and configures a second connection. It moves the audio over at the next turn
+    boundary (nothing owed, nobody speaking) or, failing one, *switch_before* seconds
+    before the limit: the old connection is told to drop what it holds uncommitted, finishes
+    the turns already committed, and closes; the new one is sent that uncommitted audio.
+    Turns come out as one stream, none lost or repeated. A server that sends no
+    ``expires_at`` is never rotated away from; if it ends the session anyway, that is a
+    lost connection for :class:`ReconnectPolicy`.
+    """
+
+    open_before: float = 300.0
+    switch_before: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.switch_before < self.open_before < float("inf"):
+            raise ValueError(
+                "RotationPolicy needs 0 < switch_before < open_before (finite seconds); got "
+                f"open_before={self.open_before!r}, switch_before={self.switch_before!r}"
+            )
+
+
+@dataclass(frozen=True)
 class SessionOptions:
     """How a realtime session behaves; every field has a sensible default.
 
@@ -88,6 +128,8 @@ class SessionOptions:
             :class:`STTWebsocketTimeoutError`.
         reconnect: what to do when the connection is lost (:class:`ReconnectPolicy`);
             ``None`` fails the session instead.
+        rotation: when to move to a new connection before the server's time limit
+            (:class:`RotationPolicy`); ``None`` stays on one connection until it ends.
         event_buffer: capacity of the event channel (0 works: each event waits for you).
         connector: replaces the WebSocket factory (a proxy, an in-memory transport).
     """
@@ -106,6 +148,7 @@ class SessionOptions:
     keepalive_interval: float | None = 20.0
     keepalive_timeout: float = 20.0
     reconnect: ReconnectPolicy | None = field(default_factory=ReconnectPolicy)
+    rotation: RotationPolicy | None = field(default_factory=RotationPolicy)
     event_buffer: int = 64
     connector: WebSocketConnector | None = field(default=None, repr=False)
 
@@ -153,5 +196,6 @@ class SessionStatistics:
     events_dropped: int = 0
     pings_answered: int = 0
     reconnects: int = 0
+    rotations: int = 0
     audio_seconds_replayed: float = 0.0
     audio_seconds_lost: float = 0.0

@@ -41,7 +41,9 @@ class AudioRequest:
     """A ``commit`` or ``clear`` from the session, queued behind the audio added before it.
 
     The queue carries both so that order is kept by construction: a clear can never
-    overtake audio that was added before it and is still waiting to be sent.
+    overtake audio that was added before it and is still waiting to be sent. The session's
+    own ``hand_over`` (rotation) goes ahead of everything instead: what is waiting is for
+    the next connection.
     """
 
     __slots__ = ("done", "kind", "sent")
@@ -182,6 +184,13 @@ class StreamedAudioInput(AsyncClosing):
             await self._put(request)
         except trio.BrokenResourceError:
             raise trio.ClosedResourceError("the session this input fed is over") from None
+
+    def _jump_queue(self, request: AudioRequest) -> None:
+        """Put *request* before everything waiting, and wake the reader for it."""
+        self._waiting.appendleft(request)
+        self._requests += 1
+        if self._reader is not None:
+            self._reader._added()
 
     async def aclose(self) -> None:
         """End the input: the session commits what is left (if it holds speech) and finishes."""

@@ -148,6 +148,13 @@ class TurnTracer:
             span.finish(error=f"connection lost ({cause}); its audio was sent again")
         self._spans.clear()
 
+    def moved_on(self) -> None:
+        """The stream moved to a new connection (rotation): speech the old one had not
+        committed is transcribed on the new one, under a span of its own."""
+        for span in self._spans.values():
+            span.finish(error="moved to a new connection before the server's time limit")
+        self._spans.clear()
+
     def close(self) -> None:
         for span in self._spans.values():
             span.finish(error="the session ended before this turn completed")

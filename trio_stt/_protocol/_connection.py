@@ -294,6 +294,21 @@ class RealtimeConnection:
         self._check_drained()
         return out
 
+    def hand_over(self) -> str:
+        """The stream moves to another connection: a clear, and nothing more is sent.
+
+        The clear is a fence. Under server VAD the server may commit audio it has not yet
+        answered for; every commit it makes comes before the ``cleared``, so once that is
+        answered and the turns committed before it are done, this connection owes nothing
+        and nothing it held uncommitted can turn up later as a turn. That audio is the new
+        connection's to send.
+        """
+        self._step(Step.HAND_OVER)
+        speaking = self.speech_active
+        message = self._clear_message()
+        self.speech_active = speaking  # what the server's VAD is in, as far as we know
+        return message
+
     def take_outgoing(self) -> list[str]:
         """Messages the protocol itself decided to send since the last call (the final
         commit after the barrier's answer); the shell sends them in order."""

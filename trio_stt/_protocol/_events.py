@@ -31,6 +31,7 @@ __all__ = [
     "Reconnecting",
     "Reconnected",
     "AudioLost",
+    "Rotated",
     "ClientEvent",
     "SessionUpdateRequest",
     "AudioAppend",
@@ -203,6 +204,17 @@ class AudioLost(RealtimeEvent):
 
     ms: float
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rotated(RealtimeEvent):
+    """The stream moved to a new connection before the old one reached the server's time
+    limit (``expires_at``), at a turn boundary: the old connection finished its turns, and
+    the new one (server session *session_id*) was sent the *replayed_ms* of audio it had
+    held uncommitted."""
+
+    session_id: str | None
+    replayed_ms: float
 
 
 # --------------------------------------------------------------------- client events

@@ -27,6 +27,10 @@ Client phases, in order:
 * ``CLOSED``: the connection is gone (after ``DONE``, or abruptly from any phase).
 * ``FAILED``: a fatal error. Nothing may follow.
 
+A session that moves to a new connection (rotation before the server's time limit) hands
+over from ``STREAMING`` straight to ``DRAINING``: it clears what the server holds uncommitted
+(that audio goes to the new connection) and waits for the turns already committed.
+
 Manual mode skips ``ENDING``: without server VAD the client knows everything the server
 does, so the final commit (or clear) is decided at once.
 
@@ -64,6 +68,7 @@ class Step(enum.Enum):
     SEND_AUDIO = "send audio, commit or clear"
     END_INPUT_VAD = "end of input under server VAD"
     END_INPUT = "end of input"
+    HAND_OVER = "hand the stream over to another connection"
     VAD_SETTLED = "the server's answer after the last append"
     DRAINED = "every turn finished"
     FATAL = "fatal error"
@@ -81,6 +86,7 @@ CLIENT_TRANSITIONS: dict[ClientState, dict[Step, ClientState]] = {
         Step.SEND_AUDIO: _S.STREAMING,
         Step.END_INPUT_VAD: _S.ENDING,
         Step.END_INPUT: _S.DRAINING,
+        Step.HAND_OVER: _S.DRAINING,
     },
     _S.ENDING: {Step.VAD_SETTLED: _S.DRAINING},
     _S.DRAINING: {Step.DRAINED: _S.DONE},

@@ -35,7 +35,7 @@ from ._vad import EnergyVAD
 
 __all__ = ["RealtimeEndpoint", "RealtimeFaults", "RecordedSession"]
 
-SESSION_SECONDS = 3600  # OpenAI's cap; `expires_at` says when (nothing enforces it here)
+SESSION_SECONDS = 3600.0  # OpenAI's cap; `expires_at` says when
 Message = dict[str, Any]
 Send = Callable[[Message], Awaitable[None]]
 Receive = Callable[[], Awaitable[Message]]
@@ -73,6 +73,11 @@ class RealtimeFaults:
     ignore_pings: bool = False
     """Leave pings unanswered, as a half-open connection does. Only through
     ``FakeServer.connector``: on a socket, the server's WebSocket layer answers them."""
+    expire_after: float | None = SESSION_SECONDS
+    """Seconds after ``session.created`` at which a session ends, as OpenAI's do after 60
+    minutes: a ``session_expired`` error, then a close with 1001. ``None``: never."""
+    announce_expiry: bool = True
+    """Say when in ``session.created`` (``expires_at``, Unix seconds), as OpenAI does."""
 
 
 @dataclass
@@ -171,7 +176,11 @@ class _Connection:
             dialect=record.dialect,  # type: ignore[arg-type]
             session_id=f"sess_{len(endpoint.sessions):04d}",
             max_message_bytes=endpoint.config.max_message_bytes,
-            expires_at=int(time.time()) + SESSION_SECONDS,
+            expires_at=(
+                int(time.time() + self.faults.expire_after)
+                if self.faults.expire_after is not None and self.faults.announce_expiry
+                else None
+            ),
         )
         self.vad: EnergyVAD | None = None
         self.vad_item: str | None = None
@@ -210,6 +219,8 @@ class _Connection:
                 await trio.sleep(self.faults.session_created_delay)
             if not self.faults.drop_session_created and not self.closed:
                 await self.send(self.core.session_created())
+            if self.faults.expire_after is not None:
+                nursery.start_soon(self._expire, self.faults.expire_after)
             self.endpoint.session_started.set()
             while not self.closed:
                 if self.faults.stall_reads_after_update and self.core.configured:
@@ -220,6 +231,15 @@ class _Connection:
                 await self._on_message(message.get("text") or message.get("bytes") or "")
             self.core.connection_closed()
             nursery.cancel_scope.cancel()
+
+    async def _expire(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+        await self.send(
+            self.core.error(
+                "Your session hit the maximum duration of 60 minutes.", code="session_expired"
+            )
+        )
+        await self.close(1001, "session expired")
 
     def _record(self, text: str | bytes) -> None:
         try:
