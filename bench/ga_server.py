@@ -2,12 +2,13 @@
 
     python bench/ga_server.py          # prints ws://127.0.0.1:PORT, serves until killed
 
-It does no recognition: it counts the audio each connection appends and, for every second of
-it, commits an item and completes it at once with a transcript that is its own
-``time.monotonic()`` (system-wide on Linux, so a client in another process can compute the
-turn's latency). It answers ``session.update`` with the merged configuration, a commit with
-``committed`` + ``completed`` (or OpenAI's ``input_audio_buffer_commit_empty``), and a clear
-with ``cleared``: enough for both the Agents SDK's session and trio-stt's.
+It does no recognition: it counts the audio each connection appends and, for every second of it,
+says where the speech started and stopped (as OpenAI's VAD does), commits an item and completes
+it at once with a transcript that is its own ``time.monotonic()`` (system-wide on Linux, so a
+client in another process can compute the turn's latency). It answers ``session.update`` with
+the merged configuration, a commit with ``committed`` + ``completed`` (or OpenAI's
+``input_audio_buffer_commit_empty``), and a clear with ``cleared``: enough for both the Agents
+SDK's session and trio-stt's.
 
 asyncio and the ``websockets`` package, the fastest stack on offer, so that at 500 streams
 the server is not the bottleneck. A connection to the path ``/stats`` receives one JSON
@@ -139,10 +140,19 @@ async def transcription(ws: ServerConnection) -> None:
     previous: str | None = None
     stamps = StampReader()
 
-    async def turn() -> None:
-        nonlocal items, previous
+    heard_ms = 0  # audio received on this connection, in ms
+    turn_began_ms = 0
+
+    async def turn(vad: bool) -> None:
+        nonlocal items, previous, turn_began_ms
         items += 1
         item_id = f"item_{items}"
+        if vad:  # as OpenAI's VAD does: where the speech began and ended, then the commit
+            await ws.send(_event("input_audio_buffer.speech_started", counter,
+                                 item_id=item_id, audio_start_ms=turn_began_ms))  # fmt: skip
+            await ws.send(_event("input_audio_buffer.speech_stopped", counter,
+                                 item_id=item_id, audio_end_ms=heard_ms))  # fmt: skip
+        turn_began_ms = heard_ms
         await ws.send(_event("input_audio_buffer.committed", counter, item_id=item_id,
                              previous_item_id=previous))  # fmt: skip
         previous = item_id
@@ -166,9 +176,10 @@ async def transcription(ws: ServerConnection) -> None:
             STATS.appends += 1
             STATS.audio_bytes += size
             buffered += size
+            heard_ms += size // 48
             while buffered >= BYTES_PER_SECOND:  # the "VAD": a turn per second of audio
                 buffered -= BYTES_PER_SECOND
-                await turn()
+                await turn(vad=True)
             continue
         event = json.loads(message)
         kind = event.get("type")
@@ -177,7 +188,7 @@ async def transcription(ws: ServerConnection) -> None:
             await ws.send(_event("session.updated", counter, session=config))
         elif kind == "input_audio_buffer.commit" and buffered:
             buffered = 0
-            await turn()
+            await turn(vad=False)
         elif kind == "input_audio_buffer.commit":
             error = {"type": "invalid_request_error", "code": "input_audio_buffer_commit_empty",
                      "message": "buffer too small", "event_id": event.get("event_id")}  # fmt: skip

@@ -227,3 +227,35 @@ async def test_leaving_right_after_a_rotation_leaves_nothing_behind(
         await assert_nothing_left(server)
     assert [type(e) for e in events] == [Rotated]
     assert turns == [f"turn {k} 2.0s" for k in range(len(turns))] and 4 <= len(turns) <= 10
+
+
+@pytest.mark.parametrize("slow", [20.0, 55.0], ids=["drained", "expired_while_draining"])
+async def test_a_forced_switch_while_transcripts_are_owed(
+    exact_clock: trio.testing.MockClock, slow: float
+) -> None:
+    """Push-to-talk turns of 25 s whose transcripts take *slow* seconds: the server always
+    owes one, so no boundary comes and the switch is forced at 570 s. The old connection
+    finishes the turn it owes before the new one's turns come out. If the limit strikes
+    while it does (55 s), the connection is lost, and the next one is sent that turn again
+    with the one under way."""
+    faults = RealtimeFaults(expire_after=600, completion_delay=slow)
+    async with open_fake_server(recognizer=ScriptedRecognizer(fn=hear), faults=faults) as server:
+        options = SessionOptions(
+            connector=server.connector, rotation=RotationPolicy(open_before=120, switch_before=30)
+        )
+        script: list[tuple[int | None, float]] = [(k, 25.0) for k in range(30)]
+        turns, events, session = await live(server, MANUAL, script, options,
+                                            commit_after_turns=True)  # fmt: skip
+        await assert_nothing_left(server)
+    assert turns == [f"turn {k} 25.0s" for k in range(30)]
+    if slow == 20.0:
+        (rotation,) = events
+        assert isinstance(rotation, Rotated)
+        assert rotation.replayed_ms == pytest.approx(20_000, abs=1000)  # turn 22 so far
+    else:  # the old connection never finished: the rotation became a reconnect
+        lost, back = events
+        assert isinstance(lost, Reconnecting) and "session_expired" in lost.cause
+        # Turn 21, committed but not transcribed when it was lost, and turn 22 so far.
+        assert isinstance(back, Reconnected)
+        assert back.replayed_ms == pytest.approx(45_000, abs=1000)
+    assert session.statistics().audio_seconds_lost == 0

@@ -6,15 +6,24 @@ Entering ``async with model.create_session(...)`` connects, waits for ``session.
 sends the session update and waits for ``session.updated``, each under its own deadline. It
 then runs two tasks beside your code, the way trio-websocket drives wsproto:
 
-* the **receiver** reads the socket, hands each message to :class:`RealtimeConnection` and
-  puts what comes back (typed events, and each finished :class:`Turn` in commit order) on the
-  session's one bounded event channel. Its receive runs under the inactivity deadline, armed
-  only while the core says the server owes us something.
+* the **connection loop**, which is also the **receiver**: it reads the socket, hands each
+  message to :class:`RealtimeConnection` and puts what comes back (typed events, and each
+  finished :class:`Turn` in commit order) on the session's one bounded event channel. It
+  looks up from reading only at one deadline, set when a clock could run out (the server
+  owes us and is silent, a keepalive ping is due, a rotation is due) and checked when it
+  passes, never moved per message. When a connection ends it decides what comes next: the
+  end of the session, a reconnect (``ReconnectPolicy``) or a rotation (``RotationPolicy``),
+  and the next connection is sent what the last one had not finished with
+  (``_replay.py``).
 * the **sender** is the only task that writes. It drains the :class:`StreamedAudioInput`
   queue, where audio and your ``commit()``/``clear()`` requests stand in the order you
   made them, sending audio by the append policy (``SessionOptions.min_append_ms``). When
   the input ends it asks the core how to end it, sends what the core decides (now or once
-  the server has answered), and after the last turn closes the socket with 1000.
+  the server has answered), and after the last turn closes the socket with 1000. A
+  rotation's hand-over reaches it through the same queue, ahead of everything waiting.
+
+A rotation adds, for its few seconds, a task that opens the next connection and holds it
+open until the loop takes it over, and waits for a turn boundary to ask for the hand-over.
 
 Every fact about the protocol (the phase, what is outstanding, what to send at the end) is
 in the core; this module keeps none. Every transport rule (mapping errors, never tearing a
@@ -78,7 +87,6 @@ from ._secrets import masking_logs
 from ._session_options import (
     RECOVERABLE_CLOSE_CODES,
     RECOVERABLE_ERROR_CODES,
-    RotationPolicy,
     SessionOptions,
     SessionStatistics,
 )
@@ -130,17 +138,24 @@ def _quiet_kept_ms(settings: STTModelSettings) -> int:
 
 @dataclass
 class _Connection:
-    """An open, configured connection, held open by a task of its own until *release*.
-
-    Holding it in its own task lets the next connection be opened and configured while the
-    current one still carries the audio (rotation); the session's tasks only use it.
-    """
+    """An open, configured connection. One opened ahead for a rotation is held open by a
+    task of its own until *release*: it is configured while the current one still carries
+    the audio."""
 
     transport: WebSocketTransport
     core: RealtimeConnection
     setup_events: list[RealtimeEvent]
     expires: float | None  # when the server will end it, on trio's clock
     release: trio.Event = field(default_factory=trio.Event)
+
+
+@asynccontextmanager
+async def _held(connection: _Connection) -> AsyncIterator[_Connection]:
+    """Use a connection opened ahead; leaving lets its task close it."""
+    try:
+        yield connection
+    finally:
+        connection.release.set()
 
 
 def _expires(session: Mapping[str, object]) -> float | None:
@@ -193,6 +208,46 @@ class OpenAISTTTranscriptionSession:
     bounded by ``SessionOptions.event_buffer``: read them while you send, from another task.
     """
 
+    # Slots: a server holds one session per caller, and a dict of three dozen attributes
+    # would be a tenth of an idle session's memory.
+    __slots__ = (
+        "_boundary",
+        "_config",
+        "_core",
+        "_core_moved",
+        "_events_rx",
+        "_events_tx",
+        "_handed_over",
+        "_heard_at",
+        "_hosts",
+        "_input",
+        "_input_ended",
+        "_leaving",
+        "_ledger",
+        "_leg",
+        "_leg_running",
+        "_legs",
+        "_next",
+        "_options",
+        "_owed",
+        "_owed_from",
+        "_pong_at",
+        "_quiet",
+        "_reader",
+        "_redactor",
+        "_rotate_at",
+        "_rotation",
+        "_settings",
+        "_setup_events",
+        "_stats",
+        "_switch_by",
+        "_tasks",
+        "_tracer",
+        "_turns",
+        "_unconfirmed",
+        "model",
+    )  # fmt: skip
+
     def __init__(
         self,
         model: str,
@@ -207,7 +262,6 @@ class OpenAISTTTranscriptionSession:
         self._config = config
         self._input = audio
         self._settings = settings
-        self._tracing = tracing
         self._options = options
         self._redactor = config.redactor
         self._core = RealtimeConnection(
@@ -226,13 +280,18 @@ class OpenAISTTTranscriptionSession:
         self._core_moved = trio.Event()  # the receiver woke the sender at the end
         self._leg = trio.CancelScope()  # the tasks of the connection in use
         self._rotation = trio.CancelScope()  # the connection in use's rotation task
+        self._rotate_at = self._switch_by = math.inf  # when it starts, and switches at last
+        self._tasks: trio.Nursery | None = None  # the connection in use's tasks
         self._hosts: trio.Nursery | None = None  # where each connection is held open
         self._next: _Connection | None = None  # opened ahead, for a rotation
         self._boundary: trio.Event | None = None  # a rotation waits for a turn boundary
         self._handed_over = False  # the connection in use handed the stream on (rotation)
         self._leaving = False  # you left the block before the session finished
         self._leg_running = False  # a connection is configured and its tasks run
-        self._heard_at = 0.0  # when the server last sent a message or answered a ping
+        self._heard_at = 0.0  # when the server last sent a message
+        self._pong_at = 0.0  # ... or answered a keepalive ping
+        self._owed = False  # the server owes us an answer, a commit or a transcript
+        self._owed_from = 0.0  # ... and its silence counts from then at the earliest
         policy = options.reconnect
         self._ledger = ReplayLedger(
             int((policy.replay_seconds if policy else 1.0) * 1000) * BYTES_PER_MS
@@ -322,6 +381,7 @@ class OpenAISTTTranscriptionSession:
         try:
             with self._redactor.guard(), masking_logs("trio-websocket", self._redactor):
                 async with open_supervised_nursery(choose_session_failure) as nursery:
+                    self._hosts = nursery
                     await nursery.start(self._connections, reader)
                     yield self
                     if not (self._input_ended and self._core.state is ClientState.DONE):
@@ -347,91 +407,91 @@ class OpenAISTTTranscriptionSession:
         (rotation), or replace one lost for a recoverable reason (the reconnect policy).
         Either way the new connection is sent what the old one had not finished with.
         """
-        async with open_supervised_nursery(choose_session_failure) as self._hosts:
-            try:
-                self._next = await self._open()
-                self._setup_events = self._next.setup_events
-                task_status.started()
-                await self._one_after_another(reader)
-            finally:
-                self._drop_next()
-
-    async def _one_after_another(self, reader: InputReader) -> None:
         policy = self._options.reconnect
-        attempt, outage_began, rotated = 0, 0.0, False
-        while True:
-            leg_began: float | None = None  # when this connection started carrying audio
-            connection, self._next = self._next, None
-            try:
-                if connection is None:
-                    connection = await self._open()
+        attempt, outage_began, rotated, started = 0, 0.0, False, False
+        try:
+            while True:
+                leg_began: float | None = None  # when this connection started carrying audio
+                prepared, self._next = self._next, None
                 try:
+                    async with (
+                        self._open_connection() if prepared is None else _held(prepared)
+                    ) as connection:
+                        self._core.connection_closed()
+                        self._core = connection.core
+                        if not started:
+                            self._setup_events = connection.setup_events
+                            task_status.started()
+                            started = True
+                        leg_began = trio.current_time()
+                        await self._run_leg(connection, reader, attempt, rotated)
+                    if not self._handed_over or self._leaving:
+                        return
+                    self._handed_over, rotated, attempt = False, True, 0
+                    self._tracer.moved_on()
+                    self._forget_heard_quiet(connection.core)
+                except Exception as exc:
+                    self._drop_next()  # lost while handing over: the replay covers it all
+                    self._handed_over = False
+                    if not started or policy is None or self._leaving or not _recoverable(exc):
+                        raise
+                    now = trio.current_time()
+                    heard = max(self._heard_at, self._pong_at)
+                    if leg_began is not None and heard - leg_began >= policy.max_delay:
+                        attempt = 0  # that connection worked for a while: a new outage
+                    if attempt == 0:
+                        outage_began = now
+                    attempt, rotated = attempt + 1, False
+                    delay = policy.delay(attempt, random.random())
+                    if (
+                        attempt > policy.max_attempts
+                        or now + delay - outage_began > policy.max_outage
+                    ):
+                        raise ReconnectFailedError(attempt - 1, now - outage_began, exc) from exc
+                    cause = self._redactor.text(str(exc))  # a close reason may quote the key
+                    logger.warning(
+                        "realtime connection lost (%s); reconnecting in %.1f s", cause, delay
+                    )
                     self._core.connection_closed()
-                    self._core = connection.core
-                    leg_began = trio.current_time()
-                    await self._run_leg(connection, reader, attempt, rotated)
-                finally:
-                    connection.release.set()
-                if not self._handed_over or self._leaving:
-                    return
-                self._handed_over, rotated, attempt = False, True, 0
-                self._tracer.moved_on()
-                self._forget_heard_quiet(connection.core)
-            except Exception as exc:
-                self._drop_next()
-                if policy is None or self._leaving or not _recoverable(exc):
-                    raise
-                now = trio.current_time()
-                if leg_began is not None and self._heard_at - leg_began >= policy.max_delay:
-                    attempt = 0  # that connection worked for a while: this is a new outage
-                if attempt == 0:
-                    outage_began = now
-                attempt, rotated = attempt + 1, False
-                delay = policy.delay(attempt, random.random())
-                if attempt > policy.max_attempts or now + delay - outage_began > policy.max_outage:
-                    raise ReconnectFailedError(attempt - 1, now - outage_began, exc) from exc
-                cause = self._redactor.text(str(exc))  # a close reason may quote the key
-                logger.warning(
-                    "realtime connection lost (%s); reconnecting in %.1f s", cause, delay
-                )
-                self._core.connection_closed()
-                self._tracer.connection_lost(attempt, cause)
-                await self._deliver(Reconnecting(attempt, delay, cause))
-                await trio.sleep(delay)
+                    self._tracer.connection_lost(attempt, cause)
+                    await self._deliver(Reconnecting(attempt, delay, cause))
+                    await trio.sleep(delay)
+        finally:
+            self._drop_next()
 
-    async def _open(self) -> _Connection:
-        assert self._hosts is not None
+    @asynccontextmanager
+    async def _open_connection(self) -> AsyncIterator[_Connection]:
+        """Connect and configure: the handshake, ``session.created``, our update and its
+        answer. Leaving the block drops the connection (close politely first)."""
+        opts = self._options
         core = RealtimeConnection(
-            dialect=self._options.dialect,
-            max_message_bytes=self._options.max_message_bytes,
+            dialect=opts.dialect, max_message_bytes=opts.max_message_bytes,
             redact=self._redactor.text,
-        )
-        connection: _Connection = await self._hosts.start(self._host, core)
-        return connection
+        )  # fmt: skip
+        headers = self._config.websocket_headers() + handshake_headers(opts.dialect)
+        connector = opts.connector or open_websocket
+        async with connector(
+            self._config.websocket_url,
+            headers,
+            max_message_bytes=opts.max_message_bytes,
+            connect_timeout=opts.connect_timeout,
+        ) as transport:
+            events = await self._configure(transport, core)
+            created = next((e for e in events if isinstance(e, SessionCreated)), None)
+            expires = _expires(created.session) if created is not None else None
+            yield _Connection(transport, core, events, expires)
 
-    async def _host(
-        self, core: RealtimeConnection, task_status: trio.TaskStatus[_Connection]
-    ) -> None:
-        """Open and configure a connection, hand it over, and hold it open until released.
+    async def _host(self, task_status: trio.TaskStatus[_Connection]) -> None:
+        """Open the next connection ahead of a rotation, in a task of the session's that
+        holds it open until the connection loop, having used it, releases it.
 
         Failures before it is handed over are the opener's; after, the connection is the
         session's tasks' to watch, and a failure to close one no longer in use is nobody's.
         """
         await trio.lowlevel.checkpoint()
-        opts = self._options
-        headers = self._config.websocket_headers() + handshake_headers(opts.dialect)
-        connector, handed = opts.connector or open_websocket, False
+        handed = False
         try:
-            async with connector(
-                self._config.websocket_url,
-                headers,
-                max_message_bytes=opts.max_message_bytes,
-                connect_timeout=opts.connect_timeout,
-            ) as transport:
-                events = await self._configure(transport, core)
-                created = next((e for e in events if isinstance(e, SessionCreated)), None)
-                expires = _expires(created.session) if created is not None else None
-                connection = _Connection(transport, core, events, expires)
+            async with self._open_connection() as connection:
                 task_status.started(connection)
                 handed = True
                 await connection.release.wait()
@@ -464,30 +524,49 @@ class OpenAISTTTranscriptionSession:
         )  # fmt: skip
         self._core_moved, self._boundary = trio.Event(), None
         self._leg_running = True
-        transport, rotation = connection.transport, self._options.rotation
+        transport = connection.transport
         try:
             with self._leg:
                 async with open_supervised_nursery(choose_session_failure) as nursery:
-                    nursery.start_soon(self._receive, transport)
+                    self._tasks = nursery
                     nursery.start_soon(self._send, transport, reader, attempt, rotated)
-                    if connection.expires is not None and rotation is not None:
-                        nursery.start_soon(self._rotate, connection.expires, rotation)
+                    self._plan_rotation(connection.expires)
+                    await self._receive(transport)  # in this task: one task fewer each
         finally:
             self._leg_running = False
         if self._core.state is not ClientState.DONE and self._leaving:
             with trio.move_on_after(self._options.close_timeout):
                 await transport.aclose(1000)
 
-    async def _rotate(self, expires: float, policy: RotationPolicy) -> None:
-        """Before *expires*, open the next connection, then hand over to it at a turn
-        boundary, or at the latest *switch_before* the end (see :class:`RotationPolicy`)."""
+    def _plan_rotation(self, expires: float | None) -> None:
+        """When to start rotating away from a connection the server will end at *expires*.
+
+        The receiver starts the rotation when that time comes (it is one of the times it
+        looks up from reading), so that a connection does not keep a task asleep for most
+        of an hour.
+        """
+        self._rotate_at = self._switch_by = math.inf
+        policy = self._options.rotation
+        if expires is None or policy is None:
+            return
+        lead = min(policy.open_before, (expires - trio.current_time()) / 2)
+        self._rotate_at = expires - lead
+        self._switch_by = expires - min(policy.switch_before, lead / 2)
+
+    def _start_rotation(self) -> None:
+        assert self._tasks is not None
+        self._tasks.start_soon(self._rotate, self._switch_by)
+        self._rotate_at = math.inf
+
+    async def _rotate(self, switch_by: float) -> None:
+        """Open the next connection; hand over to it at the next turn boundary, or at
+        *switch_by* at the latest (see :class:`RotationPolicy`)."""
+        await trio.lowlevel.checkpoint()
         with self._rotation:  # the sender cancels it when this connection is done anyway
-            lead = min(policy.open_before, (expires - trio.current_time()) / 2)
-            switch_by = expires - min(policy.switch_before, lead / 2)
-            await trio.sleep_until(expires - lead)
             while self._next is None:
                 try:
-                    self._next = await self._open()
+                    assert self._hosts is not None
+                    self._next = await self._hosts.start(self._host)
                 except Exception as exc:
                     cause = self._redactor.text(str(exc))
                     if not _recoverable(exc) or trio.current_time() >= switch_by:
@@ -546,37 +625,78 @@ class OpenAISTTTranscriptionSession:
     # ------------------------------------------------------------------ the two tasks
 
     async def _receive(self, transport: WebSocketTransport) -> None:
-        core, limit, quiet = self._core, self._options.inactivity_timeout, self._quiet
+        core = self._core
         await trio.lowlevel.checkpoint()
         for event in self._setup_events:
             if not self._offer(event):
                 await self._deliver(event)
         self._setup_events.clear()
-        with quiet:
-            while core.state is not ClientState.DONE:
-                if core.waiting_for_server:
-                    quiet.deadline = trio.current_time() + limit
-                elif quiet.deadline != math.inf:
-                    quiet.deadline = math.inf
-                message = await self._next_message(transport)
-                self._stats.messages_received += 1
-                self._heard_at = trio.current_time()
-                events = core.receive(message)
-                if core.state is ClientState.FAILED:
-                    raise _server_error(core.fatal_error)
-                for event in events:
-                    self._observe(event)
-                    self._track_for_replay(event)
-                    if not self._offer(event):
-                        await self._deliver(event)
-                if core.state is not ClientState.STREAMING:
-                    self._core_moved.set()  # the sender may have the last word to say
-                elif self._boundary is not None and self._at_turn_boundary():
-                    self._boundary.set()
-        if quiet.cancelled_caught:
-            raise STTWebsocketTimeoutError(self._awaiting(), limit)
+        self._heard_at = self._owed_from = trio.current_time()
+        self._owed = core.waiting_for_server
+        while True:
+            with trio.CancelScope(deadline=self._next_check()) as quiet:
+                self._quiet = quiet
+                while core.state is not ClientState.DONE:
+                    message = await transport.receive()
+                    self._stats.messages_received += 1
+                    self._heard_at = trio.current_time()
+                    events = core.receive(message)
+                    if core.state is ClientState.FAILED:
+                        raise _server_error(core.fatal_error)
+                    for event in events:
+                        self._observe(event)
+                        self._track_for_replay(event)
+                        if not self._offer(event):
+                            await self._deliver(event)
+                    self._owed = core.waiting_for_server
+                    if core.state is not ClientState.STREAMING:
+                        self._core_moved.set()  # the sender may have the last word to say
+                    elif self._boundary is not None and self._at_turn_boundary():
+                        self._boundary.set()
+            if not quiet.cancelled_caught:
+                break
+            await self._quiet_for_a_while(transport)
         if self._input_ended:
             self._events_tx.close()  # every turn is out: your loop ends here
+
+    def _next_check(self) -> float:
+        """When the receiver next has to look up from reading: the server owes us and has
+        been silent too long, it has been silent long enough for a keepalive ping, or it
+        is time to start a rotation. The deadline is set once and looked at when it passes,
+        not moved with every message: hundreds of sessions receive many messages a second.
+        """
+        opts, check = self._options, self._rotate_at
+        if opts.keepalive_interval is not None:
+            check = min(check, max(self._heard_at, self._pong_at) + opts.keepalive_interval)
+        if self._owed:
+            check = min(check, max(self._heard_at, self._owed_from) + opts.inactivity_timeout)
+        return check
+
+    async def _quiet_for_a_while(self, transport: WebSocketTransport) -> None:
+        """The receiver's deadline passed: see which clock ran out.
+
+        A ping is the one way to find a connection that died without closing while nothing
+        is owed (a silent speaker), when no other deadline is armed. Sent by the receiver,
+        only when the server has been quiet, it costs no task of its own.
+        """
+        await trio.lowlevel.checkpoint()
+        opts, now = self._options, trio.current_time()
+        if now >= self._rotate_at:
+            self._start_rotation()
+        limit = opts.inactivity_timeout
+        if self._owed and now >= max(self._heard_at, self._owed_from) + limit:
+            raise STTWebsocketTimeoutError(self._awaiting(), limit)
+        interval = opts.keepalive_interval
+        if interval is not None and now >= max(self._heard_at, self._pong_at) + interval:
+            with trio.move_on_after(opts.keepalive_timeout) as waited:
+                await transport.ping()
+            if waited.cancelled_caught:
+                raise STTWebsocketTimeoutError(
+                    "a pong to the keepalive ping (the connection died without closing)",
+                    opts.keepalive_timeout,
+                )
+            self._stats.pings_answered += 1
+            self._pong_at = trio.current_time()
 
     def _offer(self, event: RealtimeEvent) -> bool:
         """Hand *event* to the reader if that needs no waiting; ``False`` if it does."""
@@ -595,40 +715,21 @@ class OpenAISTTTranscriptionSession:
         except trio.BrokenResourceError:
             self._stats.events_dropped += 1
             await trio.lowlevel.checkpoint()
+        self._owed_from = trio.current_time()  # the server's silence counts from now
+        self._quiet.deadline = self._next_check()
 
     def _arm_inactivity(self) -> None:
-        """Called after we sent something the server must answer, while the receiver waits."""
-        if self._quiet.deadline == math.inf and self._core.waiting_for_server:
-            self._quiet.deadline = trio.current_time() + self._options.inactivity_timeout
+        """Called after we sent something the server must answer: if it owed us nothing
+        before, its silence counts from now."""
+        if not self._owed and self._core.waiting_for_server:
+            self._owed, self._owed_from = True, trio.current_time()
+            self._quiet.deadline = min(self._quiet.deadline, self._next_check())
 
     def _awaiting(self) -> str:
         n = self._core.outstanding
         if self._core.state in (ClientState.ENDING, ClientState.DRAINING):
             return f"the final transcripts after end of input ({n} outstanding)"
         return f"server events for {n} outstanding commit(s) or transcript(s)"
-
-    async def _next_message(self, transport: WebSocketTransport) -> str | bytes:
-        """The next message; after ``keepalive_interval`` of silence, a ping first.
-
-        A ping is the one way to find a connection that died without closing while nothing
-        is owed (a silent speaker), when no other deadline is armed. Sent by the receiver,
-        only when the server has been quiet, it costs no task of its own.
-        """
-        interval = self._options.keepalive_interval
-        if interval is None:
-            return await transport.receive()
-        while True:
-            with trio.move_on_after(interval):
-                return await transport.receive()
-            limit = self._options.keepalive_timeout
-            with trio.move_on_after(limit) as waited:
-                await transport.ping()
-            if waited.cancelled_caught:
-                raise STTWebsocketTimeoutError(
-                    "a pong to the keepalive ping (the connection died without closing)", limit
-                )
-            self._stats.pings_answered += 1
-            self._heard_at = trio.current_time()
 
     async def _send(
         self, transport: WebSocketTransport, reader: InputReader, attempt: int, rotated: bool

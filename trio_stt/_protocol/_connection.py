@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -150,8 +149,10 @@ class RealtimeConnection:
         self._pending_clears = 0
         self._vad_stopped: set[str] = set()  # items the server's VAD ended and will commit
         self._items: dict[str, _Item] = {}
-        self._order: deque[str] = deque()  # committed, unreleased item ids in commit order
-        self._released: deque[str] = deque(maxlen=MAX_UNCOMMITTED_ITEMS)  # never twice
+        # Lists and dicts, not deques: an empty deque costs 760 bytes, and thousands of
+        # idle sessions each hold these.
+        self._order: list[str] = []  # committed, unreleased item ids in commit order
+        self._released: dict[str, None] = {}  # the latest turns out, never out twice
         self._outbox: list[str] = []
 
     def __repr__(self) -> str:
@@ -358,8 +359,10 @@ class RealtimeConnection:
         events = [handler(self, fields, fields.optional_text("event_id"))]
         if self._order and self._items[self._order[0]].finished:
             while self._order and self._items[self._order[0]].finished:
-                item_id = self._order.popleft()
-                self._released.append(item_id)
+                item_id = self._order.pop(0)
+                self._released[item_id] = None
+                if len(self._released) > MAX_UNCOMMITTED_ITEMS:
+                    del self._released[next(iter(self._released))]
                 events.append(self._items.pop(item_id).turn())
         self._check_drained()
         return events
