@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+import numpy.typing as npt
 import trio
 
 from trio_stt import OpenAISTTTranscriptionSession, StreamedAudioInput
@@ -100,3 +101,22 @@ def stop_server(server: subprocess.Popen[str]) -> tuple[int, str]:
     server.send_signal(signal.SIGINT)
     _, log = server.communicate(timeout=30)
     return server.returncode, log
+
+
+def tone(k: int, seconds: float) -> npt.NDArray[np.float32]:
+    """Turn *k* of a test conversation: a tone at 200 + 10 k Hz, at 24 kHz."""
+    t = np.arange(int(seconds * 24_000)) / 24_000
+    return (0.3 * np.sin(2 * np.pi * (200 + 10 * k) * t)).astype(np.float32)
+
+
+def hear(samples: npt.NDArray[np.int16], rate: int) -> str:
+    """Which :func:`tone` the audio holds, and for how long (to a tenth of a second): a
+    recognizer for ``ScriptedRecognizer(fn=hear)`` under which a turn lost, cut or sent
+    twice changes the transcript."""
+    frames = samples[: len(samples) // 240 * 240].astype(np.float64).reshape(-1, 240)
+    loud = np.sqrt((frames**2).mean(axis=1)) > 1000
+    if not loud.any():
+        return ""
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
+    pitch = np.argmax(spectrum) * rate / len(samples)
+    return f"turn {round((pitch - 200) / 10)} {loud.sum() / 100:.1f}s"

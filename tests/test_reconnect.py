@@ -25,6 +25,7 @@ from trio_stt import (
     SessionUpdated,
     StreamedAudioInput,
     STTModelSettings,
+    TranscriptionDelta,
     Turn,
     WebSocketClosedError,
 )
@@ -32,13 +33,14 @@ from trio_stt.server import PocketSphinxRecognizer, Recognition
 from trio_stt.testing import (
     FakeServer,
     RealtimeFaults,
+    ScriptedRecognizer,
     bundled_samples,
     open_fake_server,
     silence,
     speech_like,
 )
 
-from .helpers import feed, session_tasks
+from .helpers import assert_nothing_left, feed, hear, session_tasks, tone
 
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
 VAD = STTModelSettings(
@@ -123,6 +125,48 @@ async def test_real_speech_through_three_drops_comes_out_once_and_whole(
     assert replays and all(e.replayed_ms > 0 for e in replays)
     assert not any(isinstance(e, AudioLost) for e in events)
     assert session_tasks() == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "commit_each"), [(VAD, False), (MANUAL, True)], ids=["server_vad", "manual"]
+)
+async def test_a_connection_cut_mid_transcript_gives_the_turn_once(
+    exact_clock: trio.testing.MockClock, settings: STTModelSettings, commit_each: bool
+) -> None:
+    """The second turn's words have come (deltas), its completion has not, and the line
+    goes: the turn is transcribed again on the new connection and comes out once."""
+    faults = RealtimeFaults(cut_mid_transcript=[(2, 1011)])
+    async with open_fake_server(recognizer=ScriptedRecognizer(fn=hear), faults=faults) as server:
+        parts = [part for k in range(4) for part in (tone(k, 1.5), silence(1.0))]
+        options = SessionOptions(connector=server.connector, reconnect=FAST)
+        audio = StreamedAudioInput()
+        deltas: dict[str, str] = {}
+        turns: list[str] = []
+        async with server.model("gpt-4o-transcribe").create_session(
+            audio, settings, options=options
+        ) as session:
+
+            async def say() -> None:
+                for part in parts:
+                    await audio.add_audio(part)
+                    await trio.sleep(len(part) / 24_000)
+                    if commit_each and part.any():
+                        await session.commit()
+                await audio.aclose()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(say)
+                async for event in session.events():
+                    if isinstance(event, TranscriptionDelta):
+                        deltas[event.item_id] = event.text
+                    elif isinstance(event, Turn):
+                        turns.append(event.text)
+        await assert_nothing_left(server)
+        assert len(server.sessions) == 2
+    assert turns == [f"turn {k} 1.5s" for k in range(4)]
+    # The cut connection's words for turn 1 came, under an item that never became a turn.
+    assert list(deltas.values()).count("turn 1 1.5s") == 2
+    assert session.statistics().reconnects == 1
 
 
 async def test_fatal_errors_are_never_retried() -> None:

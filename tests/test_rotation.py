@@ -9,7 +9,6 @@ sent twice changes the list of turns.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 import trio
 import trio.testing
@@ -31,30 +30,13 @@ from trio_stt import (
 )
 from trio_stt.testing import FakeServer, RealtimeFaults, ScriptedRecognizer, open_fake_server
 
-from .helpers import assert_nothing_left
+from .helpers import assert_nothing_left, hear, tone
 
 RATE = 24_000
 VAD = STTModelSettings(
     turn_detection={"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500}
 )
 MANUAL = STTModelSettings(turn_detection="manual")
-
-
-def tone(k: int, seconds: float) -> npt.NDArray[np.float32]:
-    """Turn *k*: a tone at 200 + 10 k Hz."""
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (0.3 * np.sin(2 * np.pi * (200 + 10 * k) * t)).astype(np.float32)
-
-
-def hear(samples: npt.NDArray[np.int16], rate: int) -> str:
-    """Which tone the audio holds, and for how long (to a tenth of a second)."""
-    frames = samples[: len(samples) // 240 * 240].astype(np.float64).reshape(-1, 240)
-    loud = np.sqrt((frames**2).mean(axis=1)) > 1000
-    if not loud.any():
-        return ""
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
-    pitch = np.argmax(spectrum) * rate / len(samples)
-    return f"turn {round((pitch - 200) / 10)} {loud.sum() / 100:.1f}s"
 
 
 async def live(

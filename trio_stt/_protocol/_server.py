@@ -191,10 +191,15 @@ class RealtimeServerConnection:
 
     def next_item_id(self) -> str:
         self._items += 1
-        return f"item_{self._items:04d}"
+        return self._item_id(self._items)
 
     def peek_item_id(self) -> str:
-        return f"item_{self._items + 1:04d}"
+        return self._item_id(self._items + 1)
+
+    def _item_id(self, n: int) -> str:
+        """Unique across sessions, as OpenAI's are: a client that reconnects must not meet
+        the ids of the turns it lost again, for other turns."""
+        return f"item_{self.session_id.removeprefix('sess_')}_{n:04d}"
 
     # ---------------------------------------------------------------- outgoing
 

@@ -68,6 +68,10 @@ class RealtimeFaults:
     (replayed audio counts). What a connection was sent is forgotten with it, as on
     OpenAI. On a socket the code must be one that may be sent (1001, 1011, 1012, 1013);
     1006, a socket that died without a close, exists only through ``FakeServer.connector``."""
+    cut_mid_transcript: list[tuple[int, int]] = field(default_factory=list)
+    """Connections to cut while a transcript is under way, an entry per connection in turn:
+    ``(item, close_code)`` closes the next connection to transcribe its *item*-th turn
+    after that turn's deltas and before its completion. Same close codes as ``drops``."""
     refuse_connections: int = 0
     """Refuse the next K WebSocket handshakes with HTTP 503, as a restarting server does."""
     ignore_pings: bool = False
@@ -406,6 +410,11 @@ class _Connection:
         for i, word in enumerate(recognition.words or ()):
             probs = [_logprob(word)] if logprobs else None
             deltas.append(self.core.delta(item_id, (" " if i else "") + word.word, probs))
+        cuts = faults.cut_mid_transcript
+        if cuts and cuts[0][0] == ordinal:
+            await self.send(*deltas)
+            await self.close(cuts.pop(0)[1], "connection dropped mid-transcript (a test fault)")
+            return
         completed = self.core.completed(
             item_id,
             recognition.text,
