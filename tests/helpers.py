@@ -10,13 +10,33 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import trio
 
-from trio_stt import OpenAISTTTranscriptionSession, StreamedAudioInput
-from trio_stt.testing import FakeServer
+from trio_stt import (
+    AudioLost,
+    OpenAISTTTranscriptionSession,
+    RealtimeEvent,
+    Reconnected,
+    Reconnecting,
+    Rotated,
+    ServerError,
+    SessionOptions,
+    SessionStatistics,
+    StreamedAudioInput,
+    STTModelSettings,
+    Turn,
+)
+from trio_stt.testing import (
+    FakeServer,
+    RealtimeFaults,
+    RecordedSession,
+    ScriptedRecognizer,
+    open_fake_server,
+)
 
 
 async def assert_nothing_left(server: FakeServer) -> None:
@@ -120,3 +140,71 @@ def hear(samples: npt.NDArray[np.int16], rate: int) -> str:
     spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
     pitch = np.argmax(spectrum) * rate / len(samples)
     return f"turn {round((pitch - 200) / 10)} {loud.sum() / 100:.1f}s"
+
+
+Script = list[tuple[int | None, float]]
+"""A conversation: ``(k, seconds)`` is turn *k*'s :func:`tone`, ``(None, seconds)`` quiet."""
+
+CONNECTION_EVENTS = (Rotated, Reconnecting, Reconnected, AudioLost, ServerError)
+
+
+@dataclass
+class Conversation:
+    """What :func:`converse` heard: the turns' texts, the events kept, the session's
+    statistics, and every connection the server saw."""
+
+    turns: list[str]
+    events: list[RealtimeEvent]
+    stats: SessionStatistics
+    sessions: list[RecordedSession]
+
+
+async def converse(
+    settings: STTModelSettings,
+    script: Script,
+    faults: RealtimeFaults,
+    *,
+    commit_after_turns: bool = False,
+    keep: tuple[type[RealtimeEvent], ...] = CONNECTION_EVENTS,
+    refuse_after_first_turn: int = 0,
+    leave_after: type[RealtimeEvent] | None = None,
+    **options: object,
+) -> Conversation:
+    """Speak *script* in real time, a second at a time, to a fake server that hears tones
+    (:func:`hear`), in memory (run it on a mock clock), committing after each turn if asked.
+    Keeps the events of the types in *keep*; leaves the block at the first *leave_after*.
+    Checks that nothing of the session is left when it is over."""
+    async with open_fake_server(recognizer=ScriptedRecognizer(fn=hear), faults=faults) as server:
+        audio = StreamedAudioInput()
+        turns: list[str] = []
+        events: list[RealtimeEvent] = []
+        model = server.model("gpt-4o-transcribe")
+        session_options = SessionOptions(connector=server.connector, **options)  # type: ignore[arg-type]
+        async with model.create_session(audio, settings, options=session_options) as session:
+
+            async def speak() -> None:
+                for k, seconds in script:
+                    sound = tone(k, seconds) if k is not None else np.zeros(int(seconds * 24_000))
+                    for start in range(0, len(sound), 24_000):
+                        await audio.add_audio(sound[start : start + 24_000].astype(np.float32))
+                        await trio.sleep(min(1.0, (len(sound) - start) / 24_000))
+                    if commit_after_turns and k is not None:
+                        await session.commit()
+                await audio.aclose()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(speak)
+                async for event in session.events():
+                    if isinstance(event, Turn):
+                        assert not event.failed, event
+                        if event.text:
+                            turns.append(event.text)
+                        if len(turns) == 1 and refuse_after_first_turn:
+                            server.faults.refuse_connections = refuse_after_first_turn
+                    elif isinstance(event, keep):
+                        events.append(event)
+                    if leave_after is not None and isinstance(event, leave_after):
+                        nursery.cancel_scope.cancel()
+                        break
+        await assert_nothing_left(server)
+        return Conversation(turns, events, session.statistics(), server.sessions)

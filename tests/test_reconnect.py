@@ -33,14 +33,13 @@ from trio_stt.server import PocketSphinxRecognizer, Recognition
 from trio_stt.testing import (
     FakeServer,
     RealtimeFaults,
-    ScriptedRecognizer,
     bundled_samples,
     open_fake_server,
     silence,
     speech_like,
 )
 
-from .helpers import assert_nothing_left, feed, hear, session_tasks, tone
+from .helpers import Script, converse, feed, session_tasks
 
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
 VAD = STTModelSettings(
@@ -136,37 +135,15 @@ async def test_a_connection_cut_mid_transcript_gives_the_turn_once(
     """The second turn's words have come (deltas), its completion has not, and the line
     goes: the turn is transcribed again on the new connection and comes out once."""
     faults = RealtimeFaults(cut_mid_transcript=[(2, 1011)])
-    async with open_fake_server(recognizer=ScriptedRecognizer(fn=hear), faults=faults) as server:
-        parts = [part for k in range(4) for part in (tone(k, 1.5), silence(1.0))]
-        options = SessionOptions(connector=server.connector, reconnect=FAST)
-        audio = StreamedAudioInput()
-        deltas: dict[str, str] = {}
-        turns: list[str] = []
-        async with server.model("gpt-4o-transcribe").create_session(
-            audio, settings, options=options
-        ) as session:
-
-            async def say() -> None:
-                for part in parts:
-                    await audio.add_audio(part)
-                    await trio.sleep(len(part) / 24_000)
-                    if commit_each and part.any():
-                        await session.commit()
-                await audio.aclose()
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(say)
-                async for event in session.events():
-                    if isinstance(event, TranscriptionDelta):
-                        deltas[event.item_id] = event.text
-                    elif isinstance(event, Turn):
-                        turns.append(event.text)
-        await assert_nothing_left(server)
-        assert len(server.sessions) == 2
-    assert turns == [f"turn {k} 1.5s" for k in range(4)]
+    script: Script = [part for k in range(4) for part in ((k, 1.5), (None, 1.0))]
+    heard = await converse(settings, script, faults, commit_after_turns=commit_each,
+                           keep=(TranscriptionDelta,), reconnect=FAST)  # fmt: skip
+    assert len(heard.sessions) == 2
+    assert heard.turns == [f"turn {k} 1.5s" for k in range(4)]
     # The cut connection's words for turn 1 came, under an item that never became a turn.
-    assert list(deltas.values()).count("turn 1 1.5s") == 2
-    assert session.statistics().reconnects == 1
+    said = {e.item_id: e.text for e in heard.events if isinstance(e, TranscriptionDelta)}
+    assert list(said.values()).count("turn 1 1.5s") == 2
+    assert heard.stats.reconnects == 1
 
 
 async def test_fatal_errors_are_never_retried() -> None:

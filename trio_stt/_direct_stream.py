@@ -16,6 +16,7 @@ well as under plain WebSocket streams, since :class:`trio.SSLStream` writes thro
 
 from __future__ import annotations
 
+import math
 import os
 
 import trio
@@ -29,6 +30,11 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         self._fd = inner.socket.fileno()
         self._busy_send = False
         self._busy_receive = False
+        # A write that has to wait for the peer may wait this long, then TooSlowError.
+        # Timed here, on the one path that waits, so that the writes the kernel takes at
+        # once (nearly all of them) cost no deadline: hundreds of sessions moving a
+        # deadline on every write keep trio's deadline heap busy enough to show in p99.
+        self.send_timeout = math.inf
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -38,8 +44,10 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         try:
             sent = self._try_write(data) if data else 0
             if sent < len(data) or not data:
-                with memoryview(data) as view:
+                with memoryview(data) as view, trio.move_on_after(self.send_timeout) as waited:
                     await self.inner.send_all(view[sent:])
+                if waited.cancelled_caught:
+                    raise trio.TooSlowError(f"a write waited {self.send_timeout:g} s")
         finally:
             self._busy_send = False
 
@@ -76,6 +84,11 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
             return os.read(self._fd, max_bytes)
         except OSError:
             return None
+
+    def close_now(self) -> None:
+        """Close the socket at once: a task blocked writing to it (or reading) wakes with
+        :class:`trio.ClosedResourceError` (trio's socket close notifies its waiters)."""
+        self.inner.socket.close()
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.inner.wait_send_all_might_not_block()

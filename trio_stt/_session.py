@@ -242,6 +242,7 @@ class OpenAISTTTranscriptionSession:
         "_stats",
         "_switch_by",
         "_tasks",
+        "_timed_sends",
         "_tracer",
         "_turns",
         "_unconfirmed",
@@ -282,6 +283,7 @@ class OpenAISTTTranscriptionSession:
         self._rotation = trio.CancelScope()  # the connection in use's rotation task
         self._rotate_at = self._switch_by = math.inf  # when it starts, and switches at last
         self._tasks: trio.Nursery | None = None  # the connection in use's tasks
+        self._timed_sends = False  # the connection in use times its own sends
         self._hosts: trio.Nursery | None = None  # where each connection is held open
         self._next: _Connection | None = None  # opened ahead, for a rotation
         self._boundary: trio.Event | None = None  # a rotation waits for a turn boundary
@@ -525,6 +527,10 @@ class OpenAISTTTranscriptionSession:
         self._core_moved, self._boundary = trio.Event(), None
         self._leg_running = True
         transport = connection.transport
+        set_send_timeout = getattr(transport, "set_send_timeout", None)
+        self._timed_sends = set_send_timeout is not None
+        if set_send_timeout is not None:
+            set_send_timeout(self._options.send_timeout)
         try:
             with self._leg:
                 async with open_supervised_nursery(choose_session_failure) as nursery:
@@ -849,9 +855,12 @@ class OpenAISTTTranscriptionSession:
     async def _write(
         self, transport: WebSocketTransport, stuck: trio.CancelScope, message: str
     ) -> None:
-        stuck.deadline = trio.current_time() + self._options.send_timeout
-        await transport.send(message)
-        stuck.deadline = math.inf
+        if self._timed_sends:  # the transport times a send that has to wait
+            await transport.send(message)
+        else:
+            stuck.deadline = trio.current_time() + self._options.send_timeout
+            await transport.send(message)
+            stuck.deadline = math.inf
         self._stats.messages_sent += 1
 
     # ------------------------------------------------------------------ bookkeeping

@@ -94,13 +94,14 @@ manager that connects (raising ours on failure, :class:`STTWebsocketTimeoutError
 class _WatchedStream(trio.abc.Stream):
     """The TCP or TLS stream under trio-websocket, watching every write (see above)."""
 
-    def __init__(self, inner: trio.abc.Stream) -> None:
+    def __init__(self, inner: trio.abc.Stream, tcp: DirectSocketStream) -> None:
         self.inner = inner
         self.writing = False
         self.torn = False
+        self.cut = False
         self.peer_closed: Callable[[], bool] = lambda: False  # set by the transport
+        self.tcp = tcp
         self._turn = trio.lowlevel.ParkingLot()  # writers waiting for the one in flight
-        self._in_flight: trio.CancelScope | None = None
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Write *data* whole, after any write in flight (ours or trio-websocket's).
@@ -108,26 +109,32 @@ class _WatchedStream(trio.abc.Stream):
         A peer that closes stops reading, so a write in flight may never finish, and the
         answer to its close (trio-websocket's reader writes it before it tells anyone the
         connection closed) would wait behind it for ever. So a writer that finds the peer
-        closed cuts the one in flight short: nobody will read it.
+        closed cuts the one in flight short by closing the socket under it: nobody will
+        read it. (A cancel scope around every write would do it too, at a cost paid on
+        every message of every session, for a moment that comes once.)
         """
         while self.writing:
-            if self._in_flight is not None and self.peer_closed():
-                self._in_flight.cancel()
+            if not self.cut and self.peer_closed():
+                self.cut = True
+                self.tcp.close_now()
             await self._turn.park()
         if self.torn:
             raise trio.BrokenResourceError("a frame was cut short; nothing may follow it")
         self.writing = True
         try:
-            with trio.CancelScope() as self._in_flight:
-                await self.inner.send_all(data)
-            if self._in_flight.cancelled_caught:
-                raise trio.BrokenResourceError("the peer closed while this was being written")
+            await self.inner.send_all(data)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            self.torn = True
+            if self.cut:
+                raise trio.BrokenResourceError(
+                    "the peer closed while this was being written"
+                ) from None
+            raise
         except BaseException:
             self.torn = True  # perhaps part of it went out: the stream is unusable
             raise
         finally:
             self.writing = False
-            self._in_flight = None
             if self._turn:
                 self._turn.unpark()
 
@@ -179,12 +186,22 @@ class TrioWebSocketTransport:
     def __repr__(self) -> str:
         return f"<TrioWebSocketTransport closed={self._ws.closed is not None}>"
 
+    def set_send_timeout(self, seconds: float) -> None:
+        """Bound each send by *seconds*, timed only while it waits for the peer (the
+        session asks this of transports that offer it, instead of timing every send)."""
+        self._stream.tcp.send_timeout = seconds
+
     async def send(self, message: str) -> None:
         closed = self._ws.closed
         if closed is None:
             try:
                 await self._stream.send_all(masked_text_frame(message))
                 return
+            except trio.TooSlowError:
+                raise WebSocketClosedError(
+                    None, None, detail=f"a send took longer than {self._stream.tcp.send_timeout:g}"
+                    " s (the server stopped reading); the connection was dropped",
+                ) from None  # fmt: skip
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 closed = self._ws.closed  # the reader may know why
                 if closed is None:
@@ -250,7 +267,10 @@ def _handshake_error(exc: trio_websocket.HandshakeError) -> STTWebsocketConnecti
     return STTWebsocketConnectionError(f"websocket handshake failed: {type(exc).__name__}")
 
 
-async def _open_stream(host: str, port: int, secure: bool) -> trio.abc.Stream:
+async def _open_stream(
+    host: str, port: int, secure: bool
+) -> tuple[trio.abc.Stream, DirectSocketStream]:
+    """The stream to speak WebSocket over, and the TCP stream at its bottom."""
     try:
         tcp = DirectSocketStream(await trio.open_tcp_stream(host, port))
     except OSError as exc:
@@ -258,7 +278,7 @@ async def _open_stream(host: str, port: int, secure: bool) -> trio.abc.Stream:
             f"cannot connect to {host}:{port}: {exc.strerror or exc}"
         ) from exc
     if not secure:
-        return tcp
+        return tcp, tcp
     tls = trio.SSLStream(
         tcp, ssl.create_default_context(), server_hostname=host, https_compatible=True
     )
@@ -272,7 +292,7 @@ async def _open_stream(host: str, port: int, secure: bool) -> trio.abc.Stream:
     except BaseException:
         await trio.aclose_forcefully(tcp)
         raise
-    return tls
+    return tls, tcp
 
 
 @asynccontextmanager
@@ -297,7 +317,7 @@ async def open_websocket(
     async with open_supervised_nursery(choose_failure) as nursery:
         transport: TrioWebSocketTransport | None = None
         with trio.move_on_after(connect_timeout):
-            stream = _WatchedStream(await _open_stream(host, port, secure))
+            stream = _WatchedStream(*await _open_stream(host, port, secure))
             try:
                 connection = await trio_websocket.wrap_client_stream(
                     nursery,
