@@ -168,10 +168,12 @@ async def converse(
     keep: tuple[type[RealtimeEvent], ...] = CONNECTION_EVENTS,
     refuse_after_first_turn: int = 0,
     leave_after: type[RealtimeEvent] | None = None,
+    in_memory: bool = True,
     **options: object,
 ) -> Conversation:
     """Speak *script* in real time, a second at a time, to a fake server that hears tones
-    (:func:`hear`), in memory (run it on a mock clock), committing after each turn if asked.
+    (:func:`hear`), in memory unless told otherwise (run it on a mock clock), committing
+    after each turn if asked.
     Keeps the events of the types in *keep*; leaves the block at the first *leave_after*.
     Checks that nothing of the session is left when it is over."""
     async with open_fake_server(recognizer=ScriptedRecognizer(fn=hear), faults=faults) as server:
@@ -179,7 +181,8 @@ async def converse(
         turns: list[str] = []
         events: list[RealtimeEvent] = []
         model = server.model("gpt-4o-transcribe")
-        session_options = SessionOptions(connector=server.connector, **options)  # type: ignore[arg-type]
+        connector = server.connector if in_memory else None
+        session_options = SessionOptions(connector=connector, **options)  # type: ignore[arg-type]
         async with model.create_session(audio, settings, options=session_options) as session:
 
             async def speak() -> None:

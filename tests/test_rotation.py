@@ -149,3 +149,17 @@ async def test_a_forced_switch_while_transcripts_are_owed(
         assert isinstance(back, Reconnected)
         assert back.replayed_ms == pytest.approx(45_000, abs=1000)
     assert heard.stats.audio_seconds_lost == 0
+
+
+async def test_rotation_over_real_sockets(autojump_clock: trio.testing.MockClock) -> None:
+    """The same hand-over through trio-websocket on loopback: the next connection is held
+    open by a task of its own while the first one still carries the audio."""
+    autojump_clock.autojump_threshold = 0.1  # real sockets: the bytes cross first
+    faults = RealtimeFaults(expire_after=60)
+    script: Script = [part for k in range(3) for part in ((k, 2.0), (None, 18.0))]
+    policy = RotationPolicy(open_before=20, switch_before=5)  # opens at 40 s
+    heard = await converse(VAD, script, faults, rotation=policy, in_memory=False)
+    assert heard.turns == [f"turn {k} 2.0s" for k in range(3)]
+    (rotation,) = heard.events
+    assert isinstance(rotation, Rotated) and rotation.replayed_ms <= 300
+    assert len(heard.sessions) == 2
