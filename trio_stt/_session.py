@@ -94,7 +94,7 @@ from ._settings import STTModelSettings
 from ._streamed_input import AudioRequest, InputReader, StreamedAudioInput, voiced_until_ms
 from ._supervise import open_supervised_nursery
 from ._tracing import TracingOptions, TurnTracer
-from ._websocket import WebSocketTransport, open_websocket
+from ._websocket import WebSocketTransport, open_websocket, send_timeout_error
 
 __all__ = ["SessionOptions", "SessionStatistics", "OpenAISTTTranscriptionSession", "TurnStream"]
 
@@ -763,10 +763,7 @@ class OpenAISTTTranscriptionSession:
         finally:
             self._rotation.cancel()  # this connection is done with, one way or the other
         if stuck.cancelled_caught:
-            raise WebSocketClosedError(
-                None, None, detail=f"a send took longer than {opts.send_timeout:g} s "
-                "(the server stopped reading); the connection was dropped",
-            )  # fmt: skip
+            raise send_timeout_error(opts.send_timeout)
         with trio.move_on_after(opts.close_timeout):
             await transport.aclose(1000)  # every turn is out: goodbye
 

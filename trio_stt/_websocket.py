@@ -59,6 +59,7 @@ __all__ = [
     "choose_failure",
     "oversized_error",
     "connect_timeout_error",
+    "send_timeout_error",
 ]
 
 GOODBYE_WRITE_SECONDS = 0.5
@@ -160,6 +161,14 @@ def connect_timeout_error(url: str, seconds: float) -> STTWebsocketTimeoutError:
     return STTWebsocketTimeoutError(f"the websocket connection to {url.split('?')[0]}", seconds)
 
 
+def send_timeout_error(seconds: float) -> WebSocketClosedError:
+    """A send waited *seconds* for a peer that stopped reading, and the line was dropped."""
+    return WebSocketClosedError(
+        None, None, detail=f"a send took longer than {seconds:g} s (the server stopped "
+        "reading); the connection was dropped",
+    )  # fmt: skip
+
+
 def _closed_error(
     exc: trio_websocket.ConnectionClosed, limit: int
 ) -> WebSocketClosedError | RealtimeProtocolError:
@@ -198,10 +207,7 @@ class TrioWebSocketTransport:
                 await self._stream.send_all(masked_text_frame(message))
                 return
             except trio.TooSlowError:
-                raise WebSocketClosedError(
-                    None, None, detail=f"a send took longer than {self._stream.tcp.send_timeout:g}"
-                    " s (the server stopped reading); the connection was dropped",
-                ) from None  # fmt: skip
+                raise send_timeout_error(self._stream.tcp.send_timeout) from None
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 closed = self._ws.closed  # the reader may know why
                 if closed is None:
