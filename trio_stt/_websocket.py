@@ -60,6 +60,7 @@ __all__ = [
     "oversized_error",
     "connect_timeout_error",
     "send_timeout_error",
+    "rejected_handshake_error",
 ]
 
 GOODBYE_WRITE_SECONDS = 0.5
@@ -263,14 +264,20 @@ def _handshake_error(exc: trio_websocket.HandshakeError) -> STTWebsocketConnecti
     """Our error for a failed handshake. Never chained to *exc*: a rejection carries the
     server's headers and body, which may quote the credentials we sent."""
     if isinstance(exc, trio_websocket.ConnectionRejected):
-        body = redact_secrets((exc.body or b"").decode("utf-8", "replace"))[:200]
-        hint = " (check the API key)" if exc.status_code in (401, 403) else ""
-        error = STTWebsocketConnectionError(
-            f"websocket handshake rejected with HTTP {exc.status_code}{hint}: {body}".rstrip(": ")
-        )
-        error.status_code = exc.status_code
-        return error
+        return rejected_handshake_error(exc.status_code, exc.body or b"")
     return STTWebsocketConnectionError(f"websocket handshake failed: {type(exc).__name__}")
+
+
+def rejected_handshake_error(status_code: int, body: bytes = b"") -> STTWebsocketConnectionError:
+    """The server answered the handshake with an HTTP status; the error carries it, so
+    that a reconnect can tell a refusal (4xx) from a server in trouble (5xx)."""
+    text = redact_secrets(body.decode("utf-8", "replace"))[:200]
+    hint = " (check the API key)" if status_code in (401, 403) else ""
+    error = STTWebsocketConnectionError(
+        f"websocket handshake rejected with HTTP {status_code}{hint}: {text}".rstrip(": ")
+    )
+    error.status_code = status_code
+    return error
 
 
 async def _open_stream(

@@ -30,6 +30,7 @@ from .._websocket import (
     choose_failure,
     connect_timeout_error,
     oversized_error,
+    rejected_handshake_error,
 )
 
 __all__ = ["memory_connector", "MemoryWebSocket"]
@@ -183,11 +184,7 @@ def memory_connector(
                 if waiting.cancelled_caught:
                     raise connect_timeout_error(url, connect_timeout)
                 if answer["type"] == "websocket.http.response.start":
-                    error = STTWebsocketConnectionError(
-                        f"websocket handshake rejected with HTTP {answer['status']}"
-                    )
-                    error.status_code = answer["status"]
-                    raise error
+                    raise rejected_handshake_error(answer["status"])
                 if answer["type"] != "websocket.accept":
                     raise STTWebsocketConnectionError(
                         f"websocket handshake rejected (the app answered {answer['type']} "
