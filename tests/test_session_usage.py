@@ -379,3 +379,84 @@ async def test_a_commit_queued_as_the_session_ends_is_refused_not_left_waiting(
                     # Deliberately outliving the block: that is the case under test.
                     outside.start_soon(commit_late, s)  # noqa: ASYNC111
         assert outcome == ["the session ended before the commit was sent"]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-transcribe", "gpt-live-transcribe"])
+@pytest.mark.parametrize("reconnect", ["default", None])
+async def test_push_to_talk_commit_then_close_ends_cleanly(model: str, reconnect: str | None) -> None:
+    """Defect: the turn came out, then the block raised WebSocketClosedError (code 1000):
+    with nothing left to send at the end, our own goodbye reached the receiver as an error."""
+    settings = MANUAL if model == "gpt-4o-transcribe" else STTModelSettings()
+    options = SessionOptions() if reconnect else SessionOptions(reconnect=None)
+    async with open_fake_server(["over to you"]) as server:
+        for _ in range(10):
+            audio = StreamedAudioInput()
+            turns: list[str] = []
+            async with server.model(model).create_session(audio, settings, options=options) as session:
+
+                async def talk(session: OpenAISTTTranscriptionSession = session) -> None:
+                    await add_in_chunks(audio, SPEECH[: 24_000 // 2])  # half a second
+                    await session.commit()
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(talk)
+                    async for text in session.transcribe_turns():
+                        turns.append(text)
+                        await audio.aclose()  # the transcript is in: we are done
+            assert turns == ["over to you"]
+            assert session.statistics().commits_sent == 1
+        await assert_nothing_left(server)
+        assert all(not s.events_of("input_audio_buffer.clear") for s in server.sessions)
+
+
+@pytest.mark.parametrize("reconnect", ["default", None])
+async def test_closing_an_input_that_never_had_audio_ends_cleanly(reconnect: str | None) -> None:
+    """Defect: a session whose input closed before any audio raised WebSocketClosedError."""
+    options = SessionOptions() if reconnect else SessionOptions(reconnect=None)
+    async with open_fake_server(["never said"]) as server:
+        for _ in range(10):
+            audio = StreamedAudioInput()
+            async with server.model().create_session(audio, options=options) as session:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(audio.aclose)
+                    turns = [text async for text in session.transcribe_turns()]
+            assert turns == []
+        await assert_nothing_left(server)
+        assert all(not s.events_of("input_audio_buffer.commit") for s in server.sessions)
+
+
+async def test_a_server_that_never_answers_the_end_of_input_barrier_is_not_waited_for(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Defect: a server that answered the first update but not the empty one sent at end
+    of input held the block for the 1000 s inactivity timeout."""
+    faults = RealtimeFaults(answer_updates=1)
+    options = SessionOptions(session_updated_timeout=3.0)
+    vad = STTModelSettings(turn_detection={"type": "server_vad", "silence_duration_ms": 500})
+    async with open_fake_server(["one", "two", "three"], faults=faults) as server:
+        audio = StreamedAudioInput()
+        turns: list[str] = []
+        input_ended_at = math.inf
+        async with server.model("gpt-4o-transcribe").create_session(
+            audio, vad, options=options
+        ) as session:
+
+            async def speak() -> None:
+                nonlocal input_ended_at
+                for _ in range(3):
+                    await add_in_chunks(audio, SPEECH)
+                    await add_in_chunks(audio, silence(1.0))
+                while len(turns) < 3:  # every turn is in before the input ends
+                    await trio.sleep(0.1)
+                input_ended_at = trio.current_time()
+                await audio.aclose()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(speak)
+                async for text in session.transcribe_turns():
+                    turns.append(text)
+        left_after = trio.current_time() - input_ended_at
+        assert turns == ["one", "two", "three"]
+        assert left_after <= options.session_updated_timeout + options.close_timeout
+        assert len(server.sessions[0].events_of("session.update")) == 2  # config, barrier
+        await assert_nothing_left(server)

@@ -51,6 +51,9 @@ class RealtimeFaults:
     session_created_delay: float = 0.0
     drop_session_created: bool = False
     drop_session_updated: bool = False
+    answer_updates: int | None = None
+    """Answer only the first N ``session.update`` events of each session, and none after:
+    a compatible server that never answers the empty update clients end their input with."""
     reject_update: tuple[str, str] | None = None
     error_after_appends: tuple[int, str, str] | None = None
     close_after_appends: tuple[int, int, str] | None = None
@@ -189,6 +192,7 @@ class _Connection:
         self.vad: EnergyVAD | None = None
         self.vad_item: str | None = None
         self.appends = 0
+        self.updates = 0  # session.update events received
         self.drop: tuple[int, int] | None = None  # taken from faults.drops at the first append
         self.commits = 0
         self.held: list[str] = []
@@ -337,8 +341,12 @@ class _Connection:
                 if config.turn_detection
                 else None
             )
-        if not faults.drop_session_updated:
-            await self.send(self.core.session_updated(config))
+        self.updates += 1
+        if faults.drop_session_updated or (
+            faults.answer_updates is not None and self.updates > faults.answer_updates
+        ):
+            return
+        await self.send(self.core.session_updated(config))
 
     async def _on_append(self, pcm: bytes) -> None:
         self.appends += 1
