@@ -65,7 +65,8 @@ def session_tasks() -> list[str]:
     return [
         n
         for n in live_tasks()
-        if "_session." in n or ("trio_websocket" in n and "reader" in n and "serve" not in n)
+        if n.startswith(("trio_stt._session.", "trio_stt._driver."))
+        or ("trio_websocket" in n and "reader" in n and "serve" not in n)
     ]
 
 

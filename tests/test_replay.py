@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_stt._replay import ReplayLedger
+from trio_stt._protocol._replay import ReplayLedger
 
 
 def audio(n: int, fill: int = 1) -> bytes:

@@ -383,7 +383,9 @@ async def test_a_commit_queued_as_the_session_ends_is_refused_not_left_waiting(
 
 @pytest.mark.parametrize("model", ["gpt-4o-transcribe", "gpt-live-transcribe"])
 @pytest.mark.parametrize("reconnect", ["default", None])
-async def test_push_to_talk_commit_then_close_ends_cleanly(model: str, reconnect: str | None) -> None:
+async def test_push_to_talk_commit_then_close_ends_cleanly(
+    model: str, reconnect: str | None
+) -> None:
     """Defect: the turn came out, then the block raised WebSocketClosedError (code 1000):
     with nothing left to send at the end, our own goodbye reached the receiver as an error."""
     settings = MANUAL if model == "gpt-4o-transcribe" else STTModelSettings()
@@ -392,15 +394,20 @@ async def test_push_to_talk_commit_then_close_ends_cleanly(model: str, reconnect
         for _ in range(10):
             audio = StreamedAudioInput()
             turns: list[str] = []
-            async with server.model(model).create_session(audio, settings, options=options) as session:
+            async with server.model(model).create_session(
+                audio, settings, options=options
+            ) as session:
 
-                async def talk(session: OpenAISTTTranscriptionSession = session) -> None:
+                async def talk(
+                    audio: StreamedAudioInput, session: OpenAISTTTranscriptionSession
+                ) -> None:
                     await add_in_chunks(audio, SPEECH[: 24_000 // 2])  # half a second
                     await session.commit()
 
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(talk)
+                    nursery.start_soon(talk, audio, session)
                     async for text in session.transcribe_turns():
+                        assert session_tasks(), "the helper sees the session's tasks"
                         turns.append(text)
                         await audio.aclose()  # the transcript is in: we are done
             assert turns == ["over to you"]

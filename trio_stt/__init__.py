@@ -7,9 +7,9 @@ nursery so that nothing outlives the ``async with`` that opened it.
 
 from __future__ import annotations
 
-from ._audio import AudioInput as AudioInput
 from ._audio_files import DecodedAudio as DecodedAudio
 from ._audio_files import read_audio as read_audio
+from ._audio_input import AudioInput as AudioInput
 from ._config import ClientConfig as ClientConfig
 from ._errors import (
     APIConnectionError as APIConnectionError,

@@ -8,12 +8,9 @@ commonest client bug in the field is sending something else under that label (fl
 
 from __future__ import annotations
 
-import base64
 import io
-import os
 import wave
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,10 +18,10 @@ import numpy.typing as npt
 import soxr
 
 from ._errors import AudioFormatError
+from ._protocol._pcm import REALTIME_SAMPLE_RATE, frame_rms
 
 __all__ = [
     "REALTIME_SAMPLE_RATE",
-    "AudioInput",
     "validate_samples",
     "to_mono_int16",
     "resample_int16",
@@ -35,8 +32,6 @@ __all__ = [
     "frame_rms",
 ]
 
-REALTIME_SAMPLE_RATE = 24_000
-"""The only PCM rate OpenAI's realtime API accepts (protocol.md §1.7)."""
 
 _ACCEPTED = "int16 or float32 samples, shaped (frames,) or (frames, channels)"
 
@@ -125,13 +120,6 @@ def to_pcm16_bytes(
     return resampled.astype("<i2", copy=False).tobytes()
 
 
-def frame_rms(samples: npt.NDArray[np.int16], frame: int = 240) -> npt.NDArray[np.float32]:
-    """RMS of each whole *frame*-sample frame (240 = 10 ms at 24 kHz); a partial tail is ignored."""
-    usable = samples[: samples.size - samples.size % frame].astype(np.float32).reshape(-1, frame)
-    rms: npt.NDArray[np.float32] = np.sqrt(np.mean(usable * usable, axis=1))
-    return rms
-
-
 def pcm16_duration_ms(nbytes: int, rate: int = REALTIME_SAMPLE_RATE) -> float:
     """Duration of *nbytes* of mono PCM16 at *rate*, in milliseconds."""
     return nbytes / 2 / rate * 1000.0
@@ -158,66 +146,3 @@ def write_wav(samples: npt.NDArray[np.int16], frame_rate: int, channels: int = 1
         wav.setframerate(frame_rate)
         wav.writeframes(data.tobytes())
     return out.getvalue()
-
-
-@dataclass(eq=False)
-class AudioInput:
-    """A finished recording, for file transcription (the Agents SDK's ``AudioInput``).
-
-    ``buffer`` holds int16 or float32 samples; ``frame_rate`` is their rate. It is validated
-    on construction, so a bad buffer fails here rather than at upload time.
-    """
-
-    buffer: AudioArray = field(repr=False)
-    frame_rate: int = REALTIME_SAMPLE_RATE
-    sample_width: int = 2
-    channels: int = 1
-
-    def __post_init__(self) -> None:
-        self.buffer = validate_samples(self.buffer, self.channels)
-        if self.sample_width != 2:
-            raise AudioFormatError(
-                f"sample_width={self.sample_width} is not supported; uploads are 16-bit (2)"
-            )
-        if self.frame_rate <= 0:
-            raise AudioFormatError(f"frame_rate must be positive; got {self.frame_rate}")
-
-    def __repr__(self) -> str:
-        frames = (
-            self.buffer.shape[0] if self.buffer.ndim == 2 else self.buffer.size // self.channels
-        )
-        return (
-            f"AudioInput({frames} frames, {self.buffer.dtype}, {self.frame_rate} Hz, "
-            f"{self.channels} ch)"
-        )
-
-    @classmethod
-    def from_file(cls, source: str | os.PathLike[str] | bytes) -> AudioInput:
-        """Decode an audio file (path or bytes; WAV, FLAC, Ogg, MP3, ...) into a recording."""
-        from ._audio_files import read_audio  # libsndfile, loaded only when a file is read
-
-        decoded = read_audio(source)
-        return cls(decoded.frames, frame_rate=decoded.rate, channels=decoded.channels)
-
-    @property
-    def duration(self) -> float:
-        """Length in seconds."""
-        return self.buffer.size / self.channels / self.frame_rate
-
-    def _int16_frames(self) -> npt.NDArray[np.int16]:
-        frames = self.buffer.reshape(-1, self.channels)
-        if frames.dtype == np.float32:
-            return float_to_int16(frames)
-        return np.asarray(frames, dtype=np.int16)
-
-    def to_wav_bytes(self) -> bytes:
-        """The recording as a 16-bit PCM WAV file, at its own rate and channel count."""
-        return write_wav(self._int16_frames(), self.frame_rate, self.channels)
-
-    def to_audio_file(self) -> tuple[str, io.BytesIO, str]:
-        """``(filename, file object, content type)``, ready for a multipart upload."""
-        return ("audio.wav", io.BytesIO(self.to_wav_bytes()), "audio/wav")
-
-    def to_base64(self) -> str:
-        """Base64 of the interleaved little-endian int16 samples (the reference's span input)."""
-        return base64.b64encode(self._int16_frames().astype("<i2").tobytes()).decode("ascii")

@@ -42,6 +42,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
+from typing import Literal
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -145,13 +146,35 @@ class RemoteProtocolError(ProtocolError):
     """The peer sent something malformed, oversized, or impossible in the current state."""
 
 
+RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
+"""Close codes after which a new connection may succeed (protocol.md §1.12: going away,
+no status, abnormal, server error, restart, try again later, TLS failure)."""
+
+RECOVERABLE_ERROR_CODES = frozenset(
+    {"session_expired", "server_error", "internal_error", "overloaded", "rate_limit_exceeded"}
+)
+"""Error codes that end a connection but not the session (protocol.md §1.11): the time limit
+(when rotation did not get there first) and the server's own trouble. A new connection is
+tried under the reconnect policy; a refused key, configuration or quota is never retried."""
+
+_REFUSALS = frozenset({400, 401, 403, 404})  # handshake statuses no retry will change
+
+
 class STTWebsocketConnectionError(STTError):
     """The realtime session failed. The name is the Agents SDK's, kept for drop-in use.
 
     ``status_code`` is the HTTP status when the server refused the WebSocket handshake.
+    :attr:`recoverable` says whether a new connection may do better.
     """
 
     status_code: int | None = None
+
+    @property
+    def recoverable(self) -> bool:
+        """Whether a new connection may succeed where this one failed: the network or the
+        server's process failed, not our key, our configuration or the protocol. The
+        session's reconnect policy retries exactly these."""
+        return self.status_code not in _REFUSALS
 
 
 class RealtimeProtocolError(RemoteProtocolError, STTWebsocketConnectionError):
@@ -159,20 +182,35 @@ class RealtimeProtocolError(RemoteProtocolError, STTWebsocketConnectionError):
 
     Both a :class:`RemoteProtocolError` and an :class:`STTWebsocketConnectionError`, so code
     written for the Agents SDK (which catches the latter for every session failure) still
-    catches it.
+    catches it. Never :attr:`recoverable`: another connection would hear the same.
     """
+
+    recoverable = False
+
+
+TimeoutKind = Literal["connect", "setup", "inactivity", "keepalive"]
 
 
 class STTWebsocketTimeoutError(STTWebsocketConnectionError, TimeoutError):
     """A server event we were waiting for did not arrive in time.
 
     ``awaited`` names it (``"session.created"``, ``"session.updated"``, ``"server events"``).
+    ``kind`` says which wait it was: ``"connect"`` (the handshake), ``"setup"``
+    (``session.created`` or ``session.updated``), ``"inactivity"`` (the server owed us a
+    commit or a transcript and fell silent) or ``"keepalive"`` (no pong: the connection
+    died without closing). All but an inactivity timeout are :attr:`recoverable`: a server
+    that holds our audio and says nothing would do the same on a new connection.
     """
 
-    def __init__(self, awaited: str, seconds: float) -> None:
+    def __init__(self, awaited: str, seconds: float, *, kind: TimeoutKind = "setup") -> None:
         super().__init__(f"timed out after {seconds:g} s waiting for {awaited}")
         self.awaited = awaited
         self.seconds = seconds
+        self.kind: TimeoutKind = kind
+
+    @property
+    def recoverable(self) -> bool:
+        return self.kind != "inactivity"
 
 
 class RealtimeServerError(STTWebsocketConnectionError):
@@ -199,6 +237,10 @@ class RealtimeServerError(STTWebsocketConnectionError):
         self.param = param
         self.event_id = event_id
 
+    @property
+    def recoverable(self) -> bool:
+        return self.code in RECOVERABLE_ERROR_CODES
+
 
 class WebSocketClosedError(STTWebsocketConnectionError):
     """The WebSocket closed while the session still needed it."""
@@ -208,6 +250,10 @@ class WebSocketClosedError(STTWebsocketConnectionError):
         super().__init__(text + (f": {detail}" if detail else ""))
         self.code = code
         self.reason = reason
+
+    @property
+    def recoverable(self) -> bool:
+        return self.code in RECOVERABLE_CLOSE_CODES
 
 
 class ReconnectFailedError(STTWebsocketConnectionError):
@@ -220,6 +266,8 @@ class ReconnectFailedError(STTWebsocketConnectionError):
             f"{seconds:.1f} s failed; the last: {last}"
         )
         self.attempts = attempts
+
+    recoverable = False
 
 
 class APIError(STTError):
@@ -306,6 +354,14 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     if status_code >= 500:
         return InternalServerError
     return _STATUS_CLASSES.get(status_code, APIStatusError)
+
+
+def recoverable(exc: BaseException) -> bool:
+    """Whether a realtime session may try a new connection after *exc*: one of ours that
+    says so (:attr:`STTWebsocketConnectionError.recoverable`), or a broken socket."""
+    if isinstance(exc, STTWebsocketConnectionError):
+        return exc.recoverable
+    return isinstance(exc, OSError)
 
 
 # When several tasks fail at once, the most telling failure is the one reported.

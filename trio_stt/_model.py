@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._audio import AudioInput
+from ._audio_input import AudioInput
 from ._config import ClientConfig
 from ._errors import RemoteProtocolError, UploadTooLargeError
 from ._http import HTTPSession

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._audio import AudioInput
+from ._audio_input import AudioInput
 from ._errors import (
     APIStatusError,
     AudioFormatError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._errors import RECOVERABLE_CLOSE_CODES, RECOVERABLE_ERROR_CODES
 from ._protocol._dialects import Dialect
 from ._streamed_input import AppendPolicy
 from ._websocket import WebSocketConnector
@@ -17,18 +18,6 @@ __all__ = [
     "RECOVERABLE_CLOSE_CODES",
     "RECOVERABLE_ERROR_CODES",
 ]
-
-
-RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
-"""Close codes after which a new connection may succeed (protocol.md §1.12: going away,
-no status, abnormal, server error, restart, try again later, TLS failure)."""
-
-RECOVERABLE_ERROR_CODES = frozenset(
-    {"session_expired", "server_error", "internal_error", "overloaded", "rate_limit_exceeded"}
-)
-"""Error codes that end a connection but not the session (protocol.md §1.11): the time limit
-(when rotation did not get there first) and the server's own trouble. A new connection is
-tried under the reconnect policy; a refused key, configuration or quota is never retried."""
 
 
 @dataclass(frozen=True)

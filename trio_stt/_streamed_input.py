@@ -16,6 +16,7 @@ is a cancellation point but not a schedule point, as the producer's own pacing a
 
 from __future__ import annotations
 
+import enum
 import math
 from collections import deque
 
@@ -24,58 +25,57 @@ import numpy.typing as npt
 import soxr
 import trio
 
-from ._audio import REALTIME_SAMPLE_RATE, frame_rms, to_mono_int16
+from ._audio import REALTIME_SAMPLE_RATE, to_mono_int16
+from ._protocol import BYTES_PER_MS, voiced_until_ms
 from ._resource import AsyncClosing
 
-__all__ = ["StreamedAudioInput", "AudioChunk", "AudioRequest", "AppendPolicy", "InputReader"]
+__all__ = [
+    "StreamedAudioInput",
+    "AudioChunk",
+    "AudioRequest",
+    "Intent",
+    "HandOver",
+    "AppendPolicy",
+    "InputReader",
+]
 
 AudioChunk = tuple[bytes, float]
 """Little-endian PCM16 mono 24 kHz bytes, and where (ms from its start) its last voiced 10 ms
 frame ends, or -1.0 when none is voiced."""
 
-BYTES_PER_MS = 48
-"""24,000 samples a second, two bytes each."""
+
+class Intent(enum.Enum):
+    """What a request asks of the server: the one spelling from :meth:`commit` to the core."""
+
+    COMMIT = "commit"
+    CLEAR = "clear"
 
 
 class AudioRequest:
-    """A ``commit`` or ``clear`` from the session, queued behind the audio added before it.
+    """A commit or clear from the session, queued behind the audio added before it.
 
     The queue carries both so that order is kept by construction: a clear can never
-    overtake audio that was added before it and is still waiting to be sent. The session's
-    own ``hand_over`` (rotation) goes ahead of everything instead: what is waiting is for
-    the next connection.
+    overtake audio that was added before it and is still waiting to be sent. ``done`` is
+    set when the request is settled, ``sent`` tells whether it went out whole.
     """
 
-    __slots__ = ("done", "kind", "sent")
+    __slots__ = ("done", "intent", "sent")
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, intent: Intent) -> None:
+        self.intent = intent
         self.done = trio.Event()
         self.sent = False
 
-
-VOICED_RMS = 32768 * 10 ** (-45 / 20)
-"""A 10 ms frame louder than -45 dBFS RMS counts as voiced: above a typical microphone's noise
-floor, well below speech. It only decides whether the tail at end of input is worth a commit."""
-
-_FRAME = 240  # 10 ms at 24 kHz
-_VOICED_ENERGY = VOICED_RMS * VOICED_RMS * _FRAME
+    def settle(self, sent: bool) -> None:
+        self.sent = sent
+        self.done.set()
 
 
-def voiced_until_ms(mono: npt.NDArray[np.int16]) -> float:
-    """End of the last voiced 10 ms frame of 24 kHz *mono*, in ms from its start; -1 if none.
+class HandOver(enum.Enum):
+    """What :meth:`InputReader.next` returns once :meth:`InputReader.interrupt` was called:
+    the stream moves to another connection, and what is waiting is for that one."""
 
-    Speech is usually voiced up to the end of a chunk, so the last frame is tried alone
-    first: one small dot product instead of an RMS over every frame.
-    """
-    whole = mono.size // _FRAME
-    if whole == 0:
-        return -1.0
-    last = mono[(whole - 1) * _FRAME : whole * _FRAME].astype(np.float32)
-    if float(np.dot(last, last)) > _VOICED_ENERGY:
-        return whole * 10.0
-    voiced = np.flatnonzero(frame_rms(mono) > VOICED_RMS)
-    return float((voiced[-1] + 1) * 10) if voiced.size else -1.0
+    NOW = "hand over"
 
 
 class AppendPolicy:
@@ -87,6 +87,26 @@ class AppendPolicy:
         self.min_bytes = int(min_ms * BYTES_PER_MS)
         self.max_bytes = max(self.min_bytes, int(max_ms * BYTES_PER_MS))
         self.deadline = deadline_ms / 1000
+
+
+class _Queue:
+    """The state a :class:`StreamedAudioInput` and its :class:`InputReader` share: what
+    waits to be sent, in order, and the two ends' conditions."""
+
+    __slots__ = (
+        "audio_bytes", "capacity", "closed", "oldest_audio_at", "requests", "room",
+        "session_over", "waiting",
+    )  # fmt: skip
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.waiting: deque[AudioChunk | AudioRequest] = deque()
+        self.audio_bytes = 0  # audio in waiting
+        self.requests = 0  # requests in waiting
+        self.oldest_audio_at = math.inf  # when the oldest audio in waiting was added
+        self.room = trio.lowlevel.ParkingLot()  # producers waiting for room
+        self.closed = False  # the input has ended
+        self.session_over = False  # the reader is gone
 
 
 class StreamedAudioInput(AsyncClosing):
@@ -110,26 +130,19 @@ class StreamedAudioInput(AsyncClosing):
             raise ValueError(f"max_buffered_chunks must be at least 1; got {max_buffered_chunks}")
         self.frame_rate = frame_rate
         self.channels = channels
-        self._capacity = max_buffered_chunks
         self._resampler = (
             soxr.ResampleStream(frame_rate, REALTIME_SAMPLE_RATE, 1, dtype="int16")
             if frame_rate != REALTIME_SAMPLE_RATE
             else None
         )
-        self._waiting: deque[AudioChunk | AudioRequest] = deque()
-        self._audio_bytes = 0  # audio in _waiting
-        self._requests = 0  # requests in _waiting
-        self._oldest_audio_at = math.inf  # when the oldest audio in _waiting was added
-        self._room = trio.lowlevel.ParkingLot()  # producers waiting for room
+        self._queue = _Queue(max_buffered_chunks)
         self._reader: InputReader | None = None
-        self._closed = False  # the input has ended
-        self._session_over = False  # the reader is gone
         self.chunks_added = 0
 
     def __repr__(self) -> str:
         return (
             f"<StreamedAudioInput {self.frame_rate} Hz x{self.channels} "
-            f"added={self.chunks_added} closed={self._closed}>"
+            f"added={self.chunks_added} closed={self._queue.closed}>"
         )
 
     async def add_audio(
@@ -146,7 +159,7 @@ class StreamedAudioInput(AsyncClosing):
             await self.aclose()
             return
         await trio.lowlevel.checkpoint_if_cancelled()
-        if self._closed:
+        if self._queue.closed:
             raise trio.ClosedResourceError("this StreamedAudioInput is closed")
         mono = to_mono_int16(audio, self.channels)
         if self._resampler is not None:
@@ -161,45 +174,40 @@ class StreamedAudioInput(AsyncClosing):
         Every caller has just checked for cancellation, so this adds no checkpoint of its own
         (it runs once per chunk): it waits only while the queue is full.
         """
-        while len(self._waiting) >= self._capacity and not self._session_over:
-            await self._room.park()
-        if self._session_over:
+        queue = self._queue
+        while len(queue.waiting) >= queue.capacity and not queue.session_over:
+            await queue.room.park()
+        if queue.session_over:
             raise trio.BrokenResourceError("the session this input fed is over")
-        self._waiting.append(item)
+        queue.waiting.append(item)
         if isinstance(item, AudioRequest):
-            self._requests += 1
+            queue.requests += 1
         else:
-            if not self._audio_bytes:
-                self._oldest_audio_at = trio.current_time()
-            self._audio_bytes += len(item[0])
+            if not queue.audio_bytes:
+                queue.oldest_audio_at = trio.current_time()
+            queue.audio_bytes += len(item[0])
         if self._reader is not None:
-            self._reader._added()
+            self._reader.added()
 
     async def _request(self, request: AudioRequest) -> None:
         """Queue a commit or clear behind the audio already added (the session's side)."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        if self._closed:
+        if self._queue.closed:
             raise trio.ClosedResourceError("the input has ended; the session ends the last turn")
         try:
             await self._put(request)
         except trio.BrokenResourceError:
             raise trio.ClosedResourceError("the session this input fed is over") from None
 
-    def _jump_queue(self, request: AudioRequest) -> None:
-        """Put *request* before everything waiting, and wake the reader for it."""
-        self._waiting.appendleft(request)
-        self._requests += 1
-        if self._reader is not None:
-            self._reader._added()
-
     async def aclose(self) -> None:
         """End the input: the session commits what is left (if it holds speech) and finishes."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        if self._closed:
+        queue = self._queue
+        if queue.closed:
             return
-        self._closed = True
+        queue.closed = True
         try:
-            if self._resampler is not None and not self._session_over:
+            if self._resampler is not None and not queue.session_over:
                 tail = np.asarray(
                     self._resampler.resample_chunk(np.zeros(0, np.int16), last=True),
                     dtype=np.int16,
@@ -208,13 +216,13 @@ class StreamedAudioInput(AsyncClosing):
                     await self._put((tail.tobytes(), voiced_until_ms(tail)))
         finally:
             if self._reader is not None:
-                self._reader._added()
+                self._reader.added()
 
     def _take(self, policy: AppendPolicy) -> InputReader:
         """The reading end, for exactly one session."""
-        if self._reader is not None or self._session_over:
+        if self._reader is not None or self._queue.session_over:
             raise RuntimeError("a StreamedAudioInput feeds one session only; make a new one")
-        self._reader = InputReader(self, policy)
+        self._reader = InputReader(self._queue, policy)
         return self._reader
 
 
@@ -226,34 +234,46 @@ class InputReader:
     ``policy.deadline``, when a request is behind it, or when the input has ended.
     """
 
-    def __init__(self, source: StreamedAudioInput, policy: AppendPolicy) -> None:
-        self._source = source
+    __slots__ = ("_idle", "_interrupted", "_parked", "_policy", "_queue", "_wake")
+
+    def __init__(self, queue: _Queue, policy: AppendPolicy) -> None:
+        self._queue = queue
         self._policy = policy
         self._wake = trio.lowlevel.ParkingLot()
         self._idle = False  # next() waits for any input at all
         self._parked: trio.CancelScope | None = None  # next() waits for more, or a deadline
+        self._interrupted = False
 
-    async def next(self) -> AudioChunk | AudioRequest | None:
-        """The next request, or audio worth an append; ``None`` once the input has ended."""
+    @property
+    def ended(self) -> bool:
+        """The input has ended (what is still waiting will be sent)."""
+        return self._queue.closed
+
+    async def next(self) -> AudioChunk | AudioRequest | HandOver | None:
+        """The next request, or audio worth an append; ``None`` once the input has ended;
+        :attr:`HandOver.NOW` once, after :meth:`interrupt`."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        source, policy = self._source, self._policy
+        queue, policy = self._queue, self._policy
         while True:
-            waiting = source._waiting
+            if self._interrupted:
+                self._interrupted = False
+                return HandOver.NOW
+            waiting = queue.waiting
             if waiting:
                 head = waiting[0]
                 if isinstance(head, AudioRequest):
                     waiting.popleft()
-                    source._requests -= 1
+                    queue.requests -= 1
                     self._made_room()
                     return head
                 if (
-                    source._audio_bytes >= policy.min_bytes
-                    or source._requests
-                    or source._closed
-                    or trio.current_time() >= source._oldest_audio_at + policy.deadline
+                    queue.audio_bytes >= policy.min_bytes
+                    or queue.requests
+                    or queue.closed
+                    or trio.current_time() >= queue.oldest_audio_at + policy.deadline
                 ):
                     return self._take_audio()
-            elif source._closed:
+            elif queue.closed:
                 return None
             if not waiting:  # nothing to time: park bare, which costs no cancel scope
                 self._idle = True
@@ -263,13 +283,20 @@ class InputReader:
                     self._idle = False
                 continue
             try:
-                with trio.CancelScope(deadline=source._oldest_audio_at + policy.deadline) as parked:
+                with trio.CancelScope(deadline=queue.oldest_audio_at + policy.deadline) as parked:
                     self._parked = parked
                     await self._wake.park()
             finally:
                 self._parked = None
 
-    def _added(self) -> None:
+    def interrupt(self, hand_over: bool = True) -> None:
+        """Make :meth:`next` return :attr:`HandOver.NOW` before anything waiting (or, with
+        ``False``, take back an interruption not yet seen)."""
+        self._interrupted = hand_over
+        if hand_over:
+            self._wake.unpark_all()
+
+    def added(self) -> None:
         """The producer added something (or ended): wake us if it is worth sending now.
 
         A reader parked on an empty queue always wakes: if the audio is still short of an
@@ -278,14 +305,14 @@ class InputReader:
         if self._idle:
             self._wake.unpark_all()
         elif self._parked is not None:
-            source = self._source
-            if source._closed or source._requests or source._audio_bytes >= self._policy.min_bytes:
+            queue = self._queue
+            if queue.closed or queue.requests or queue.audio_bytes >= self._policy.min_bytes:
                 self._wake.unpark_all()
 
     def _take_audio(self) -> AudioChunk:
         """Join the audio at the head of the queue, up to ``max_bytes``, stopping at a request."""
-        source = self._source
-        waiting = source._waiting
+        queue = self._queue
+        waiting = queue.waiting
         head = waiting.popleft()
         assert not isinstance(head, AudioRequest)
         pcm, voiced = head
@@ -304,23 +331,23 @@ class InputReader:
             size += len(more[0])
         if chunks is not None:
             pcm = b"".join(chunks)
-        source._audio_bytes -= size
-        if not source._audio_bytes:
-            source._oldest_audio_at = math.inf
+        queue.audio_bytes -= size
+        if not queue.audio_bytes:
+            queue.oldest_audio_at = math.inf
         self._made_room()
         return pcm, voiced
 
     def _made_room(self) -> None:
-        if self._source._room:
-            self._source._room.unpark_all()
+        if self._queue.room:
+            self._queue.room.unpark_all()
 
     def close(self) -> list[AudioRequest]:
         """The session is over: nothing more is taken. Returns the requests never sent, and
         wakes producers waiting for room (their ``add_audio`` raises)."""
-        source = self._source
-        source._session_over = True
-        unsent = [item for item in source._waiting if isinstance(item, AudioRequest)]
-        source._waiting.clear()
-        source._audio_bytes = source._requests = 0
-        source._room.unpark_all()
+        queue = self._queue
+        queue.session_over = True
+        unsent = [item for item in queue.waiting if isinstance(item, AudioRequest)]
+        queue.waiting.clear()
+        queue.audio_bytes = queue.requests = 0
+        queue.room.unpark_all()
         return unsent

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from ._audio import AudioInput
 from ._audio_files import DecodedAudio, audio_duration, encode_flac, read_audio
+from ._audio_input import AudioInput
 from ._errors import AudioFormatError
 from ._long_audio import (
     DEFAULT_PIECE_SECONDS,

@@ -60,6 +60,7 @@ __all__ = [
     "oversized_error",
     "connect_timeout_error",
     "send_timeout_error",
+    "bounded_sends",
     "rejected_handshake_error",
 ]
 
@@ -159,7 +160,9 @@ def oversized_error(limit: int) -> RealtimeProtocolError:
 
 def connect_timeout_error(url: str, seconds: float) -> STTWebsocketTimeoutError:
     """The connection to *url* (its query, which may hold secrets, left out) took too long."""
-    return STTWebsocketTimeoutError(f"the websocket connection to {url.split('?')[0]}", seconds)
+    return STTWebsocketTimeoutError(
+        f"the websocket connection to {url.split('?')[0]}", seconds, kind="connect"
+    )
 
 
 def send_timeout_error(seconds: float) -> WebSocketClosedError:
@@ -168,6 +171,40 @@ def send_timeout_error(seconds: float) -> WebSocketClosedError:
         None, None, detail=f"a send took longer than {seconds:g} s (the server stopped "
         "reading); the connection was dropped",
     )  # fmt: skip
+
+
+class _TimedSends:
+    """A transport whose every send is bounded, for transports that cannot bound their own
+    (see :func:`bounded_sends`). The deadline per send costs a little on each message."""
+
+    def __init__(self, inner: WebSocketTransport, seconds: float) -> None:
+        self._inner = inner
+        self._seconds = seconds
+        self.receive = inner.receive
+        self.ping = inner.ping
+        self.aclose = inner.aclose
+        self.abort = inner.abort
+
+    async def send(self, message: str) -> None:
+        with trio.move_on_after(self._seconds) as waited:
+            await self._inner.send(message)
+        if waited.cancelled_caught:
+            raise send_timeout_error(self._seconds)
+
+
+def bounded_sends(transport: WebSocketTransport, seconds: float) -> WebSocketTransport:
+    """*transport*, with each send failing after *seconds* of waiting for a peer that
+    stopped reading (:func:`send_timeout_error`).
+
+    The default transport times a send only on the path where it waits for the peer, so
+    the writes the kernel takes at once cost nothing; any other transport gets a deadline
+    per send.
+    """
+    set_send_timeout = getattr(transport, "set_send_timeout", None)
+    if set_send_timeout is None:
+        return _TimedSends(transport, seconds)
+    set_send_timeout(seconds)
+    return transport
 
 
 def _closed_error(

@@ -41,6 +41,7 @@ from ._events import (
     UnknownClientEvent,
     UnknownEvent,
 )
+from ._pcm import BYTES_PER_MS, REALTIME_SAMPLE_RATE, frame_rms, voiced_until_ms
 from ._server import CommitResult, RealtimeServerConnection
 from ._state import CLIENT_TRANSITIONS, ClientState, ServerState, Step
 
@@ -58,6 +59,10 @@ __all__ = [
     "Rotated",
     "CommitResult",
     "Dialect",
+    "BYTES_PER_MS",
+    "REALTIME_SAMPLE_RATE",
+    "frame_rms",
+    "voiced_until_ms",
     "DIALECTS",
     "FATAL_ERROR_CODES",
     "MIN_COMMIT_MS",

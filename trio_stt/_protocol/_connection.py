@@ -70,6 +70,7 @@ from ._events import (
     Turn,
     UnknownEvent,
 )
+from ._pcm import BYTES_PER_MS
 from ._state import CLIENT_TRANSITIONS, ClientState, Step
 
 __all__ = ["RealtimeConnection", "FATAL_ERROR_CODES", "MIN_COMMIT_MS", "MAX_UNCOMMITTED_ITEMS"]
@@ -192,6 +193,16 @@ class RealtimeConnection:
             + len(self._order)
         )
 
+    @property
+    def at_turn_boundary(self) -> bool:
+        """Streaming, nothing owed and nobody speaking: moving to another connection now
+        splits no turn and waits for none."""
+        return (
+            self.state is ClientState.STREAMING
+            and not self.waiting_for_server
+            and not self.speech_active
+        )
+
     def _check_drained(self) -> None:
         if self.state is ClientState.DRAINING and not self.waiting_for_server:
             self._step(Step.DRAINED)
@@ -239,7 +250,7 @@ class RealtimeConnection:
         if len(pcm) % 2:
             raise LocalProtocolError(f"PCM16 audio must be an even number of bytes; got {len(pcm)}")
         start = self.appended_ms
-        self.appended_ms += len(pcm) / 48.0  # 24,000 samples/s x 2 bytes = 48 bytes per ms
+        self.appended_ms += len(pcm) / BYTES_PER_MS
         if voiced_until_ms is None:
             self._last_voiced_ms = self.appended_ms
         elif voiced_until_ms >= 0:
@@ -315,6 +326,19 @@ class RealtimeConnection:
         commit after the barrier's answer); the shell sends them in order."""
         out, self._outbox = self._outbox, []
         return out
+
+    def barrier_unanswered(self) -> None:
+        """The server did not answer the end-of-input barrier in time (compatible servers
+        may ignore an empty update). Decide from what it said so far: its last
+        ``speech_started`` or ``speech_stopped`` is the best knowledge there is of its VAD,
+        and waiting longer would hold the session for a server that may never answer."""
+        if self.state is not ClientState.ENDING or self._barrier is None:
+            return
+        if self._barrier in self._pending_updates:
+            self._pending_updates.remove(self._barrier)
+        self._sent.pop(self._barrier, None)
+        self._vad_settled()
+        self._check_drained()
 
     def _vad_settled(self) -> None:
         """The barrier is answered: the server's VAD has heard every append."""

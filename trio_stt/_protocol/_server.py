@@ -37,11 +37,10 @@ from ._events import (
     SessionUpdateRequest,
     UnknownClientEvent,
 )
+from ._pcm import BYTES_PER_MS
 from ._state import SERVER_TRANSITIONS, ServerState
 
 __all__ = ["RealtimeServerConnection", "CommitResult"]
-
-BYTES_PER_MS = 48  # PCM16 mono at 24 kHz
 
 
 class CommitResult:

@@ -19,6 +19,7 @@ import trio
 
 from .._errors import RemoteProtocolError
 from .._protocol import (
+    BYTES_PER_MS,
     AudioAppend,
     ClearRequest,
     CommitRequest,
@@ -426,7 +427,7 @@ class _Connection:
         completed = self.core.completed(
             item_id,
             recognition.text,
-            len(audio) / 48,
+            len(audio) / BYTES_PER_MS,
             [_logprob(word) for word in recognition.words] if logprobs else None,
             [entry["code"] for entry in languages(recognition, model) or ()],
         )

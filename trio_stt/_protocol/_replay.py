@@ -17,9 +17,9 @@ import bisect
 from collections import deque
 from dataclasses import dataclass
 
-from ._streamed_input import BYTES_PER_MS
+from ._pcm import BYTES_PER_MS
 
-__all__ = ["ReplayLedger", "Replay", "LegMap", "BYTES_PER_MS"]
+__all__ = ["ReplayLedger", "Replay", "LegMap"]
 
 
 @dataclass(slots=True)
