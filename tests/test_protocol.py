@@ -363,6 +363,49 @@ def test_a_refused_barrier_is_still_an_answer_in_order() -> None:
     assert kinds(conn.take_outgoing()) == ["input_audio_buffer.commit"]
 
 
+def test_an_unanswered_barrier_is_given_up_on_what_the_vad_said() -> None:
+    """A server that ignores the empty update: the shell gives up after its deadline, and
+    the core decides from the last VAD event it heard."""
+    speaking = ready(turn_detection={"type": "server_vad"})
+    speaking.append_audio(PCM_200MS, voiced_until_ms=200)
+    speaking.receive(SPEECH_STARTED)
+    speaking.end_input()
+    speaking.barrier_unanswered()
+    assert kinds(speaking.take_outgoing()) == ["input_audio_buffer.commit"]
+    assert speaking.state is ClientState.DRAINING and speaking.outstanding == 1  # the commit
+
+    quiet = ready(turn_detection={"type": "server_vad"})
+    quiet.append_audio(PCM_200MS, voiced_until_ms=200)
+    quiet.end_input()
+    quiet.barrier_unanswered()
+    assert quiet.take_outgoing() == [] and quiet.state is ClientState.DONE
+    quiet.receive(UPDATED)  # the answer, late: news of nothing
+    assert quiet.state is ClientState.DONE
+
+    answered = ready(turn_detection={"type": "server_vad"})
+    answered.end_input()
+    answered.receive(UPDATED)
+    answered.barrier_unanswered()  # too late to matter: nothing changes
+    assert answered.state is ClientState.DONE and answered.take_outgoing() == []
+
+
+def test_a_turn_boundary_is_nothing_owed_and_nobody_speaking() -> None:
+    conn = ready(turn_detection={"type": "server_vad"})
+    assert conn.at_turn_boundary
+    conn.append_audio(PCM_200MS)
+    conn.receive(SPEECH_STARTED)
+    assert not conn.at_turn_boundary  # inside speech
+    conn.receive(SPEECH_STOPPED)
+    assert not conn.at_turn_boundary  # owed: the server's commit of v1
+    conn.receive('{"type":"input_audio_buffer.committed","item_id":"v1","previous_item_id":null}')
+    conn.receive(
+        '{"type":"conversation.item.input_audio_transcription.completed","item_id":"v1","transcript":"hi"}'
+    )
+    assert conn.at_turn_boundary
+    conn.end_input()
+    assert not conn.at_turn_boundary  # no longer streaming
+
+
 def test_a_vad_commit_is_not_taken_for_the_answer_to_ours() -> None:
     conn = ready(turn_detection={"type": "server_vad"})
     conn.append_audio(PCM_200MS * 2)

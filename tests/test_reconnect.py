@@ -276,3 +276,39 @@ async def test_spans_record_the_turns_a_lost_connection_took_with_it(
     done = [s for s in spans if s.attributes and s.attributes.get("trio_stt.output")]
     # One span per turn sent again (they finish as completions arrive, in any order).
     assert sorted(s.attributes["trio_stt.output"] for s in done) == ["0.5 s", "0.8 s"]
+
+
+def test_whether_a_loss_is_worth_another_connection_is_a_property_of_its_type() -> None:
+    """Decided once, from the exception, never from its message."""
+    from trio_stt import (
+        RealtimeProtocolError,
+        RealtimeServerError,
+        ReconnectFailedError,
+        STTWebsocketConnectionError,
+        STTWebsocketTimeoutError,
+        WebSocketClosedError,
+    )
+    from trio_stt._errors import recoverable
+
+    refused = STTWebsocketConnectionError("handshake rejected")
+    refused.status_code = 401
+    restarting = STTWebsocketConnectionError("handshake rejected")
+    restarting.status_code = 503
+    cases = {
+        WebSocketClosedError(1012, "restart"): True,
+        WebSocketClosedError(1008, "policy"): False,
+        WebSocketClosedError(1000, None): False,
+        RealtimeServerError("slow down", code="rate_limit_exceeded"): True,
+        RealtimeServerError("bad key", code="invalid_api_key"): False,
+        STTWebsocketTimeoutError("session.created", 10, kind="setup"): True,
+        STTWebsocketTimeoutError("a pong", 5, kind="keepalive"): True,
+        # Same words as a setup timeout, but a server that held our audio and fell silent.
+        STTWebsocketTimeoutError("session.created", 10, kind="inactivity"): False,
+        RealtimeProtocolError("not JSON"): False,
+        ReconnectFailedError(6, 60.0, OSError()): False,
+        refused: False,
+        restarting: True,
+        OSError("reset"): True,
+        ValueError("a bug"): False,
+    }
+    assert [recoverable(exc) for exc in cases] == list(cases.values())
