@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check trio_stt tests bench scripts
 	$(BIN)/ruff format --check trio_stt tests bench scripts
 	$(BIN)/flake8-async --enable=ASYNC1,ASYNC2,ASYNC3,ASYNC4,ASYNC900,ASYNC910,ASYNC911 \
-		--startable-in-context-manager=serve,feed_from_microphone,_connections,_host \
+		--startable-in-context-manager=serve,feed_from_microphone,_supervise,_hold_open \
 		$$(find trio_stt tests bench scripts -name '*.py')
 
 typecheck: $(STAMP)

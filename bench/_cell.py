@@ -76,6 +76,7 @@ class Measurements:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.latencies = array("d")
+        self.lateness = array("d")  # per stream: how far its producer ended behind schedule
         self.setup_cpu = 0.0
         self.idle_kb_per_session = 0.0
         self.stream_cpu = 0.0
@@ -101,6 +102,10 @@ class Measurements:
     def turn(self, text: str) -> None:
         self.latencies.append(time.monotonic() - float(text))
 
+    def fell_behind(self, seconds: float) -> None:
+        """A producer's last frame went out *seconds* after its place in real time."""
+        self.lateness.append(seconds)
+
     def report(self) -> None:
         args = self.args
         audio_s = args.streams * args.seconds
@@ -112,6 +117,7 @@ class Measurements:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "idle_kb_per_session": self.idle_kb_per_session,
             "setup_cpu_ms": 1000 * self.setup_cpu / args.streams,
+            "producer_late_p50_ms": percentile_ms(sorted(self.lateness) or [float("nan")], 0.5),
             "turns": len(self.latencies),
             "turns_expected": audio_s,
         }

@@ -43,6 +43,7 @@ COLUMNS = [  # key, heading, format
     ("messages_per_stream_s", "msgs/stream s", "{:.1f}"),
     ("send_delay_p50_ms", "send delay p50 ms", "{:.1f}"),
     ("send_delay_p99_ms", "send delay p99 ms", "{:.1f}"),
+    ("producer_late_p50_ms", "producers late p50 ms", "{:.0f}"),
     ("turns", "turns", "{:.0f}"),
     ("turns_expected", "expected", "{:.0f}"),
     ("server_cpu_share", "server CPU", "{:.0%}"),

@@ -43,6 +43,7 @@ async def one_session(
         for i in range(args.seconds * 1000 // args.frame_ms):
             await audio.add_audio(stamped(chunk))
             await asyncio.sleep(start + (i + 1) * period - loop.time())
+        measured.fell_behind(loop.time() - (start + (i + 1) * period))
         await audio.add_audio(None)
 
     producer = asyncio.create_task(produce())

@@ -39,6 +39,7 @@ async def one_session(
             for i in range(args.seconds * 1000 // args.frame_ms):
                 await audio.add_audio(stamped(chunk))
                 await trio.sleep_until(start + (i + 1) * period)
+            measured.fell_behind(trio.current_time() - (start + (i + 1) * period))
             await audio.aclose()
 
         async with trio.open_nursery() as nursery:

@@ -443,6 +443,7 @@ async def test_a_server_that_never_answers_the_end_of_input_barrier_is_not_waite
     async with open_fake_server(["one", "two", "three"], faults=faults) as server:
         audio = StreamedAudioInput()
         turns: list[str] = []
+        all_in = trio.Event()
         input_ended_at = math.inf
         async with server.model("gpt-4o-transcribe").create_session(
             audio, vad, options=options
@@ -453,8 +454,7 @@ async def test_a_server_that_never_answers_the_end_of_input_barrier_is_not_waite
                 for _ in range(3):
                     await add_in_chunks(audio, SPEECH)
                     await add_in_chunks(audio, silence(1.0))
-                while len(turns) < 3:  # every turn is in before the input ends
-                    await trio.sleep(0.1)
+                await all_in.wait()  # every turn is in before the input ends
                 input_ended_at = trio.current_time()
                 await audio.aclose()
 
@@ -462,6 +462,8 @@ async def test_a_server_that_never_answers_the_end_of_input_barrier_is_not_waite
                 nursery.start_soon(speak)
                 async for text in session.transcribe_turns():
                     turns.append(text)
+                    if len(turns) == 3:
+                        all_in.set()
         left_after = trio.current_time() - input_ended_at
         assert turns == ["one", "two", "three"]
         assert left_after <= options.session_updated_timeout + options.close_timeout

@@ -85,6 +85,8 @@ def float_to_int16(samples: npt.NDArray[Any]) -> npt.NDArray[np.int16]:
 def to_mono_int16(buffer: object, channels: int = 1) -> npt.NDArray[np.int16]:
     """Validate, downmix to mono and convert to int16 (float32 is clipped to [-1, 1])."""
     samples = validate_samples(buffer, channels)
+    if channels == 1 and samples.ndim == 1 and samples.dtype == np.int16:
+        return samples  # type: ignore[return-value]  # int16 mono, as microphones deliver
     frames = samples.reshape(-1, channels)
     if samples.dtype == np.float32:
         mono = frames.mean(axis=1, dtype=np.float32) if channels > 1 else frames[:, 0]

@@ -100,7 +100,7 @@ class _Queue:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.waiting: deque[AudioChunk | AudioRequest] = deque()
+        self.waiting: deque[bytes | AudioRequest] = deque()
         self.audio_bytes = 0  # audio in waiting
         self.requests = 0  # requests in waiting
         self.oldest_audio_at = math.inf  # when the oldest audio in waiting was added
@@ -165,10 +165,10 @@ class StreamedAudioInput(AsyncClosing):
         if self._resampler is not None:
             mono = np.asarray(self._resampler.resample_chunk(mono), dtype=np.int16)
         if mono.size:
-            await self._put((mono.astype("<i2", copy=False).tobytes(), voiced_until_ms(mono)))
+            await self._put(mono.astype("<i2", copy=False).tobytes())
             self.chunks_added += 1
 
-    async def _put(self, item: AudioChunk | AudioRequest) -> None:  # noqa: ASYNC910
+    async def _put(self, item: bytes | AudioRequest) -> None:  # noqa: ASYNC910
         """Queue *item* once there is room, and wake the reader if it is now worth sending.
 
         Every caller has just checked for cancellation, so this adds no checkpoint of its own
@@ -185,7 +185,7 @@ class StreamedAudioInput(AsyncClosing):
         else:
             if not queue.audio_bytes:
                 queue.oldest_audio_at = trio.current_time()
-            queue.audio_bytes += len(item[0])
+            queue.audio_bytes += len(item)
         if self._reader is not None:
             self._reader.added()
 
@@ -213,7 +213,7 @@ class StreamedAudioInput(AsyncClosing):
                     dtype=np.int16,
                 )
                 if tail.size:
-                    await self._put((tail.tobytes(), voiced_until_ms(tail)))
+                    await self._put(tail.tobytes())
         finally:
             if self._reader is not None:
                 self._reader.added()
@@ -234,13 +234,12 @@ class InputReader:
     ``policy.deadline``, when a request is behind it, or when the input has ended.
     """
 
-    __slots__ = ("_idle", "_interrupted", "_parked", "_policy", "_queue", "_wake")
+    __slots__ = ("_interrupted", "_parked", "_policy", "_queue", "_wake")
 
     def __init__(self, queue: _Queue, policy: AppendPolicy) -> None:
         self._queue = queue
         self._policy = policy
         self._wake = trio.lowlevel.ParkingLot()
-        self._idle = False  # next() waits for any input at all
         self._parked: trio.CancelScope | None = None  # next() waits for more, or a deadline
         self._interrupted = False
 
@@ -275,15 +274,11 @@ class InputReader:
                     return self._take_audio()
             elif queue.closed:
                 return None
-            if not waiting:  # nothing to time: park bare, which costs no cancel scope
-                self._idle = True
-                try:
-                    await self._wake.park()
-                finally:
-                    self._idle = False
-                continue
+            # One park per append: if the first audio arrives while we wait, the producer
+            # sets the deadline (added()) instead of waking us to set it ourselves.
+            deadline = queue.oldest_audio_at + policy.deadline if waiting else math.inf
             try:
-                with trio.CancelScope(deadline=queue.oldest_audio_at + policy.deadline) as parked:
+                with trio.CancelScope(deadline=deadline) as parked:
                     self._parked = parked
                     await self._wake.park()
             finally:
@@ -297,25 +292,23 @@ class InputReader:
             self._wake.unpark_all()
 
     def added(self) -> None:
-        """The producer added something (or ended): wake us if it is worth sending now.
-
-        A reader parked on an empty queue always wakes: if the audio is still short of an
-        append, it parks again under a deadline of its own.
-        """
-        if self._idle:
+        """The producer added something (or ended): wake us if it is worth sending now, or
+        else start the clock on the audio that waits (``append_deadline_ms``)."""
+        parked = self._parked
+        if parked is None:
+            return  # busy: it looks at the queue before it parks again
+        queue = self._queue
+        if queue.closed or queue.requests or queue.audio_bytes >= self._policy.min_bytes:
             self._wake.unpark_all()
-        elif self._parked is not None:
-            queue = self._queue
-            if queue.closed or queue.requests or queue.audio_bytes >= self._policy.min_bytes:
-                self._wake.unpark_all()
+        elif parked.deadline == math.inf and queue.audio_bytes:
+            parked.deadline = queue.oldest_audio_at + self._policy.deadline
 
     def _take_audio(self) -> AudioChunk:
         """Join the audio at the head of the queue, up to ``max_bytes``, stopping at a request."""
         queue = self._queue
         waiting = queue.waiting
-        head = waiting.popleft()
-        assert not isinstance(head, AudioRequest)
-        pcm, voiced = head
+        pcm = waiting.popleft()
+        assert not isinstance(pcm, AudioRequest)
         size, limit = len(pcm), self._policy.max_bytes
         chunks = None
         while size < limit and waiting:
@@ -323,14 +316,14 @@ class InputReader:
             if isinstance(more, AudioRequest):
                 break
             waiting.popleft()
-            if more[1] >= 0:
-                voiced = size / BYTES_PER_MS + more[1]
             if chunks is None:
                 chunks = [pcm]
-            chunks.append(more[0])
-            size += len(more[0])
+            chunks.append(more)
+            size += len(more)
         if chunks is not None:
             pcm = b"".join(chunks)
+        # Once per append, not per chunk added: 20 ms frames would cost five of these.
+        voiced = voiced_until_ms(np.frombuffer(pcm, "<i2"))
         queue.audio_bytes -= size
         if not queue.audio_bytes:
             queue.oldest_audio_at = math.inf
