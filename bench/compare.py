@@ -121,8 +121,12 @@ def main() -> None:
     parser.add_argument("--frames", default="100,20", help="frame sizes in ms")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--trio-python", default=sys.executable,
+        help="the interpreter for trio-stt's side (another venv, to compare two builds)",
+    )  # fmt: skip
     args = parser.parse_args()
-    pythons = {"reference": args.reference_python, "trio-stt": sys.executable}
+    pythons = {"reference": args.reference_python, "trio-stt": args.trio_python}
     server = subprocess.Popen([args.reference_python, str(HERE / "ga_server.py")],
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
     rows: list[tuple[str, str, dict[str, float]]] = []
