@@ -171,6 +171,7 @@ class ConnectionDriver:
         for event in setup:
             if not sink.offer(event, core):
                 await self._deliver(event)
+        setup = ()  # delivered: an idle session need not hold the server's configuration
         self._heard_at = self._owed_from = trio.current_time()
         self._owed = core.waiting_for_server
         while True:

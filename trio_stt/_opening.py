@@ -88,7 +88,9 @@ async def open_connection(opener: Opener) -> AsyncIterator[OpenConnection]:
         created = next((e for e in events if isinstance(e, SessionCreated)), None)
         left = seconds_left(created.session, time.time()) if created is not None else None
         expires = None if left is None else trio.current_time() + left
-        yield OpenConnection(transport, core, events, expires)
+        connection = OpenConnection(transport, core, events, expires)
+        del events, created  # this frame lives as long as the connection: hold no more
+        yield connection
 
 
 @asynccontextmanager

@@ -216,7 +216,8 @@ class OpenAISTTTranscriptionSession:
                     open_connection(self._opener) if prepared is None else held(prepared)
                 ) as connection:
                     prepared = None
-                    setup = () if started else connection.setup_events
+                    setup, connection.setup_events = connection.setup_events, []
+                    setup = setup if not started else []
                     if not started:
                         task_status.started()
                         started = True
