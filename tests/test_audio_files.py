@@ -7,9 +7,21 @@ import io
 import numpy as np
 import pytest
 import soundfile
+import trio
 
-from trio_stt import AudioFormatError, AudioInput, read_audio
+from trio_stt import (
+    AudioFormatError,
+    AudioInput,
+    StreamedAudioInput,
+    STTModelSettings,
+    feed_from_file,
+    read_audio,
+)
 from trio_stt._audio_files import audio_duration, encode_flac
+from trio_stt.testing import ScriptedRecognizer, open_fake_server
+
+from .helpers import hear
+from .helpers import tone as turn_tone
 
 RATE = 24_000
 
@@ -20,7 +32,9 @@ FORMATS = [
     ("WAVEX", "PCM_24", "wav", True),  # sox's 24-bit WAV: WAVE_FORMAT_EXTENSIBLE (65534)
     ("WAV", "PCM_U8", "wav", False),
     ("WAV", "PCM_32", "wav", True),
-    ("WAV", "FLOAT", "wav", True),
+    ("WAV", "FLOAT", "wav", True),  # sox -e floating-point -b 32
+    ("WAV", "DOUBLE", "wav", True),
+    ("AIFF", "FLOAT", "aiff", True),
     ("FLAC", "PCM_16", "flac", True),
     ("OGG", "VORBIS", "ogg", False),
     ("OGG", "OPUS", "ogg", False),
@@ -34,8 +48,10 @@ def tone(seconds: float = 1.0) -> np.ndarray:
 
 
 def encode(samples: np.ndarray, container: str, codec: str) -> bytes:
+    """*samples* as an encoder writes them: from float in [-1, 1], as sox and recorders do
+    (int16 written into a float file would be stored unscaled, hiding a decoder's bug)."""
     out = io.BytesIO()
-    soundfile.write(out, samples, RATE, format=container, subtype=codec)
+    soundfile.write(out, samples.astype(np.float32) / 32768, RATE, format=container, subtype=codec)
     return out.getvalue()
 
 
@@ -49,6 +65,8 @@ def test_every_format_decodes_to_the_same_sound(container, codec, ext, lossless,
     # Lossy codecs add delay and padding; compare loudness, and exact samples when lossless.
     assert abs(len(decoded.frames) - len(original)) < RATE * 0.1
     if lossless:
+        peak = int(np.abs(decoded.frames).max())
+        assert 11_900 < peak < 12_100, f"decoded at the wrong level: peak {peak}, not 12,000"
         assert np.abs(decoded.frames[:, 0].astype(int) - original).max() <= 1
     else:
         rms = float(np.sqrt(np.mean(decoded.frames.astype(float) ** 2)))
@@ -92,3 +110,21 @@ def test_audio_input_reads_any_format(tmp_path) -> None:  # type: ignore[no-unty
     path.write_bytes(encode(tone(), "OGG", "OPUS"))
     audio = AudioInput.from_file(path)
     assert audio.frame_rate == RATE and audio.duration == pytest.approx(1.0, abs=0.1)
+
+
+async def test_a_float_wav_is_heard_by_the_server_and_as_a_live_stream(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The defect: ``sox talk.wav -e floating-point -b 32 f32.wav`` became an empty
+    transcript, by file and by stream, because floats were read as int16 unscaled."""
+    path = tmp_path / "f32.wav"
+    soundfile.write(path, turn_tone(3, 1.0), RATE, subtype="FLOAT")
+    async with open_fake_server(recognizer=ScriptedRecognizer(fn=hear)) as server:
+        async with server.model("gpt-4o-transcribe") as model:
+            result = await model.transcribe_file(path)
+            assert result.text == "turn 3 1.0s"
+            audio = StreamedAudioInput()
+            manual = STTModelSettings(turn_detection="manual")
+            async with model.create_session(audio, manual) as session:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(lambda: feed_from_file(audio, path, realtime=False))
+                    turns = [text async for text in session.transcribe_turns()]
+        assert turns == ["turn 3 1.0s"]

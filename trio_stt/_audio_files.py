@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile
 
-from ._audio import resample_int16, to_mono_int16
+from ._audio import float_to_int16, resample_int16, to_mono_int16
 from ._errors import AudioFormatError
 
 __all__ = [
@@ -100,6 +100,9 @@ def _unreadable(source: AudioSource, head: bytes, exc: Exception) -> AudioFormat
     )
 
 
+_FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+
+
 def read_audio(source: AudioSource) -> DecodedAudio:
     """Decode a whole audio file (path or bytes) to int16 frames.
 
@@ -109,7 +112,14 @@ def read_audio(source: AudioSource) -> DecodedAudio:
     handle, head = _open(source)
     with handle:
         try:
-            data, rate = soundfile.read(handle, dtype="int16", always_2d=True)
+            with soundfile.SoundFile(handle) as sound:
+                # libsndfile reads float samples as int16 without scaling them (a float WAV
+                # at full level came out as 0 and 1), so floats are read as floats.
+                if sound.subtype in _FLOAT_SUBTYPES:
+                    data = float_to_int16(sound.read(dtype="float32", always_2d=True))
+                else:
+                    data = sound.read(dtype="int16", always_2d=True)
+                rate = sound.samplerate
         except (soundfile.SoundFileError, RuntimeError) as exc:
             raise _unreadable(source, head, exc) from exc
     frames = np.ascontiguousarray(data, dtype=np.int16)
