@@ -48,7 +48,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("formats")
     made = {}
     for name, container, codec in FORMATS:
-        soundfile.write(folder / name, samples, rate, format=container, subtype=codec)
+        # From float in [-1, 1], as sox and recorders write: int16 written into a float
+        # file is stored unscaled, which hid a decoder that read floats as silence.
+        as_float = samples.astype("float32") / 32768
+        soundfile.write(folder / name, as_float, rate, format=container, subtype=codec)
         made[name] = folder / name
     return made
 
