@@ -27,7 +27,7 @@ import numpy as np
 from .._settings import STTModelSettings
 from ._connection import RealtimeConnection
 from ._events import AudioCommitted, RealtimeEvent, SpeechStarted, SpeechStopped, Turn
-from ._pcm import BYTES_PER_MS, voiced_until_ms
+from ._pcm import voiced_until_ms
 from ._replay import LegMap, Replay, ReplayLedger
 
 __all__ = ["StreamRecord", "rotation_times", "seconds_left", "vad_margin_ms"]
@@ -152,8 +152,3 @@ class StreamRecord:
                 self.legs.audio_sent(start + begin, len(piece))
                 voiced = voiced_until_ms(np.frombuffer(piece, "<i2"))
                 yield core.append_audio(piece, voiced_until_ms=voiced)
-
-
-def duration_ms(nbytes: int) -> float:
-    """Milliseconds of realtime audio in *nbytes*."""
-    return nbytes / BYTES_PER_MS
