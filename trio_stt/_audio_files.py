@@ -22,6 +22,7 @@ import soundfile
 
 from ._audio import float_to_int16, resample_int16, to_mono_int16
 from ._errors import AudioFormatError
+from ._protocol import AudioFormat, wire_format
 
 __all__ = [
     "DecodedAudio",
@@ -30,6 +31,10 @@ __all__ = [
     "audio_duration",
     "encode_flac",
     "sniff_extension",
+    "G711_EXTENSIONS",
+    "g711_format_of",
+    "read_g711",
+    "encode_g711",
 ]
 
 DECODABLE = "WAV (any variant), FLAC, Ogg Vorbis, Ogg Opus, MP3, AIFF, CAF, W64, RF64"
@@ -170,3 +175,56 @@ def sniff_extension(data: bytes) -> str | None:
     except (soundfile.SoundFileError, RuntimeError):
         return None
     return _EXTENSION_OF_FORMAT.get(str(info.format))
+
+
+# --------------------------------------------------------------------------- G.711
+
+G711_EXTENSIONS: dict[str, AudioFormat] = {
+    ".ulaw": "audio/pcmu", ".ul": "audio/pcmu", ".mulaw": "audio/pcmu", ".pcmu": "audio/pcmu",
+    ".alaw": "audio/pcma", ".al": "audio/pcma", ".pcma": "audio/pcma",
+}  # fmt: skip
+"""Headerless G.711 files (as ``sox -t ul`` writes them) by their names: 8 kHz mono."""
+
+_G711_SUBTYPES: dict[AudioFormat, str] = {"audio/pcmu": "ULAW", "audio/pcma": "ALAW"}
+_G711_OF_SUBTYPE = {subtype: name for name, subtype in _G711_SUBTYPES.items()}
+
+
+def g711_format_of(path: str | os.PathLike[str]) -> AudioFormat | None:
+    """The G.711 law of a file: a headerless one by its extension, a WAV (or AIFF, CAF...)
+    by its encoding; ``None`` for anything else, unreadable files included."""
+    known = G711_EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
+    if known is not None:
+        return known
+    try:
+        subtype = soundfile.info(os.fspath(path)).subtype
+    except (soundfile.SoundFileError, RuntimeError):
+        return None
+    return _G711_OF_SUBTYPE.get(str(subtype))
+
+
+def encode_g711(samples: npt.NDArray[np.int16], law: AudioFormat) -> bytes:
+    """8 kHz mono int16 *samples* as the codes of G.711 *law*, by libsndfile's encoder."""
+    out = io.BytesIO()
+    soundfile.write(out, samples, 8000, format="RAW", subtype=_G711_SUBTYPES[law])
+    return out.getvalue()
+
+
+def read_g711(path: str | os.PathLike[str], law: AudioFormat) -> bytes:
+    """The audio of the file at *path* as G.711 *law* codes, 8 kHz mono.
+
+    A headerless file of that law is returned as it is. A G.711 WAV is decoded and encoded
+    again, which gives back its codes (the two codes for silence, +0 and -0, become one);
+    anything else is decoded, downmixed, brought to 8 kHz and encoded.
+    """
+    wire = wire_format(law)
+    headerless = G711_EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
+    if headerless is None:
+        samples = read_audio(path).mono(wire.sample_rate)
+    else:
+        handle, _ = _open(path)
+        with handle:
+            data = handle.read()
+        if headerless == law:
+            return data
+        samples = wire_format(headerless).linear(data)
+    return encode_g711(samples, law)

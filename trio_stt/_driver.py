@@ -37,7 +37,6 @@ import trio
 from ._errors import STTWebsocketTimeoutError, choose_session_failure, recoverable
 from ._opening import OpenConnection, server_error
 from ._protocol import (
-    BYTES_PER_MS,
     AudioLost,
     ClientState,
     RealtimeEvent,
@@ -60,7 +59,6 @@ logger = logging.getLogger("trio_stt")
 ROTATION_RETRY_SECONDS = 5.0
 """How soon a rotation tries again to open the next connection, while there is time."""
 
-_BYTES_PER_SECOND = BYTES_PER_MS * 1000
 _DONE, _STREAMING, _ENDING, _FAILED = (
     ClientState.DONE, ClientState.STREAMING, ClientState.ENDING, ClientState.FAILED
 )  # fmt: skip
@@ -298,6 +296,7 @@ class ConnectionDriver:
         asks for the stream to move to the next connection (:attr:`HandOver.NOW`)."""
         core, parts, transport = self._core, self._parts, self._transport
         reader, record, stats, tracer = parts.reader, parts.record, parts.stats, parts.tracer
+        bytes_per_second = core.audio_format.bytes_per_ms * 1000
         await trio.lowlevel.checkpoint()
         while not record.input_ended:
             item = await reader.next()
@@ -310,7 +309,7 @@ class ConnectionDriver:
             record.appending(data, voiced >= 0)
             await transport.send(core.append_audio(data, voiced_until_ms=voiced))
             stats.messages_sent += 1
-            stats.audio_seconds_sent += len(data) / _BYTES_PER_SECOND
+            stats.audio_seconds_sent += len(data) / bytes_per_second
             if tracer.keeps_audio:
                 tracer.add_audio(data)
         return None
@@ -341,14 +340,18 @@ class ConnectionDriver:
         last one dropped uncommitted, since it finished its own turns."""
         parts, stats = self._parts, self._parts.stats
         replay = parts.record.take_replay()
-        largest = max(BYTES_PER_MS * 20, parts.options.append_policy().max_bytes)
+        audio_format = self._core.audio_format
+        largest = max(
+            audio_format.bytes_per_ms * 20,
+            parts.options.append_policy(audio_format.bytes_per_ms).max_bytes,
+        )
         for message in parts.record.replay_messages(replay, self._core, largest):
             await self._write(message)
         self._confirm_requests()
-        replayed_ms = replay.audio_bytes / BYTES_PER_MS
+        replayed_ms = audio_format.ms(replay.audio_bytes)
         stats.audio_seconds_replayed += replayed_ms / 1000
         if replay.lost_bytes:
-            lost_ms = replay.lost_bytes / BYTES_PER_MS
+            lost_ms = audio_format.ms(replay.lost_bytes)
             stats.audio_seconds_lost += lost_ms / 1000
             await self._deliver(AudioLost(lost_ms, "past the replay buffer (replay_seconds)"))
         if attempt:

@@ -20,11 +20,13 @@ import trio
 from ._config import ClientConfig
 from ._errors import RealtimeServerError, STTWebsocketTimeoutError
 from ._protocol import (
+    PCM,
     ClientState,
     RealtimeConnection,
     RealtimeEvent,
     ServerError,
     SessionCreated,
+    WireFormat,
     handshake_headers,
 )
 from ._protocol._record import seconds_left
@@ -57,6 +59,7 @@ class Opener:
     config: ClientConfig
     options: SessionOptions
     stats: SessionStatistics
+    audio_format: WireFormat = PCM
 
 
 @asynccontextmanager
@@ -66,7 +69,7 @@ async def open_connection(opener: Opener) -> AsyncIterator[OpenConnection]:
     opts = opener.options
     core = RealtimeConnection(
         dialect=opts.dialect, max_message_bytes=opts.max_message_bytes,
-        redact=opener.config.redactor.text,
+        redact=opener.config.redactor.text, audio_format=opener.audio_format,
     )  # fmt: skip
     headers = opener.config.websocket_headers() + handshake_headers(opts.dialect)
     connector = opts.connector or open_websocket

@@ -45,7 +45,7 @@ from ._config import ClientConfig
 from ._driver import ConnectionDriver, Ending, SessionParts
 from ._errors import ReconnectFailedError, choose_session_failure, recoverable
 from ._opening import OpenConnection, Opener, held, open_connection
-from ._protocol import BYTES_PER_MS, RealtimeEvent, Reconnecting
+from ._protocol import RealtimeEvent, Reconnecting
 from ._protocol._record import StreamRecord, vad_margin_ms
 from ._secrets import masking_logs
 from ._session_events import EventSink, TurnStream
@@ -85,13 +85,14 @@ class OpenAISTTTranscriptionSession:
         self.model = model
         self._input = audio
         stats = SessionStatistics()
-        self._opener = Opener(model, settings, config, options, stats)
+        wire = audio._queue.wire
+        self._opener = Opener(model, settings, config, options, stats, wire)
         events_tx, self._events_rx = trio.open_memory_channel[RealtimeEvent](options.event_buffer)
         self._turns = TurnStream(self._events_rx)
         self._reader: str | None = None
         policy = options.reconnect
-        replay_bytes = int((policy.replay_seconds if policy else 1.0) * 1000) * BYTES_PER_MS
-        record = StreamRecord(replay_bytes, vad_margin_ms(settings))
+        replay_bytes = int((policy.replay_seconds if policy else 1.0) * 1000) * wire.bytes_per_ms
+        record = StreamRecord(replay_bytes, vad_margin_ms(settings), wire)
         tracer = TurnTracer(
             model,
             {"language": settings.language, "prompt": settings.prompt,
@@ -100,7 +101,7 @@ class OpenAISTTTranscriptionSession:
         )  # fmt: skip
         self._parts = SessionParts(
             options=options,
-            reader=audio._take(options.append_policy()),
+            reader=audio._take(options.append_policy(wire.bytes_per_ms)),
             record=record,
             sink=EventSink(events_tx, stats, tracer, record),
             stats=stats,

@@ -160,15 +160,16 @@ class SessionOptions:
                 f"min_append_ms ({self.min_append_ms:g})"
             )
 
-    def append_policy(self) -> AppendPolicy:
-        """The sizes and deadline the sender coalesces audio by."""
+    def append_policy(self, bytes_per_ms: int = 48) -> AppendPolicy:
+        """The sizes and deadline the sender coalesces audio by, for audio of *bytes_per_ms*
+        (48 for 24 kHz PCM16, 8 for G.711)."""
         deadline = (
             self.min_append_ms if self.append_deadline_ms is None else self.append_deadline_ms
         )
         largest = (
             max(500.0, self.min_append_ms) if self.max_append_ms is None else self.max_append_ms
         )
-        return AppendPolicy(self.min_append_ms, deadline, largest)
+        return AppendPolicy(self.min_append_ms, deadline, largest, bytes_per_ms)
 
 
 @dataclass

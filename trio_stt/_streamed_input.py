@@ -26,12 +26,14 @@ import soxr
 import trio
 
 from ._audio import REALTIME_SAMPLE_RATE, to_mono_int16
-from ._protocol import BYTES_PER_MS, voiced_until_ms
+from ._errors import AudioFormatError
+from ._protocol import BYTES_PER_MS, PCM, AudioFormat, WireFormat, wire_format
 from ._resource import AsyncClosing
 
 __all__ = [
     "StreamedAudioInput",
     "AudioChunk",
+    "AddedAudio",
     "AudioRequest",
     "Intent",
     "HandOver",
@@ -40,8 +42,52 @@ __all__ = [
 ]
 
 AudioChunk = tuple[bytes, float]
-"""Little-endian PCM16 mono 24 kHz bytes, and where (ms from its start) its last voiced 10 ms
-frame ends, or -1.0 when none is voiced."""
+"""Audio as it is sent (little-endian PCM16 mono 24 kHz, or G.711), and where (ms from its
+start) its last voiced 10 ms frame ends, or -1.0 when none is voiced."""
+
+AddedAudio = npt.NDArray[np.int16] | npt.NDArray[np.float32] | bytes | bytearray | memoryview
+"""What :meth:`StreamedAudioInput.add_audio` takes: sample arrays for PCM, bytes for G.711."""
+
+_BYTES = (bytes, bytearray, memoryview)
+
+
+def _pcm_samples(audio: object) -> object:
+    """Refuse, with what to do instead, the two mistakes that would send noise: bytes (whose
+    encoding we cannot know) and uint8 arrays (G.711 codes, not samples)."""
+    given = type(audio).__name__
+    if isinstance(audio, np.ndarray) and audio.dtype == np.uint8:
+        given = "a uint8 array"
+    elif not isinstance(audio, _BYTES):
+        return audio
+    raise AudioFormatError(
+        f"got {given}: this input sends audio/pcm and takes int16 or float32 sample arrays. "
+        "For G.711 bytes, open StreamedAudioInput(format='audio/pcmu') or 'audio/pcma'; "
+        "for PCM16 bytes, add np.frombuffer(data, '<i2')"
+    )
+
+
+def _g711_bytes(audio: object, name: str) -> bytes:
+    """The bytes of a G.711 chunk, which are sent as they are."""
+    if isinstance(audio, bytes):
+        data = audio
+    elif isinstance(audio, (bytearray, memoryview)):
+        data = bytes(audio)
+    elif isinstance(audio, np.ndarray) and audio.dtype == np.uint8 and audio.ndim == 1:
+        data = audio.tobytes()
+    else:
+        given = (
+            f"a {audio.dtype} array of shape {audio.shape}"
+            if isinstance(audio, np.ndarray)
+            else type(audio).__name__
+        )
+        raise AudioFormatError(
+            f"got {given}: this input sends {name} as it came and takes its bytes (bytes, "
+            "bytearray, or a 1-D uint8 array). Sample arrays need "
+            "StreamedAudioInput(format='audio/pcm')"
+        )
+    if not data:
+        raise AudioFormatError("audio chunk is empty; expected at least one G.711 byte")
+    return data
 
 
 class Intent(enum.Enum):
@@ -83,9 +129,11 @@ class AppendPolicy:
 
     __slots__ = ("deadline", "max_bytes", "min_bytes")
 
-    def __init__(self, min_ms: float, deadline_ms: float, max_ms: float) -> None:
-        self.min_bytes = int(min_ms * BYTES_PER_MS)
-        self.max_bytes = max(self.min_bytes, int(max_ms * BYTES_PER_MS))
+    def __init__(
+        self, min_ms: float, deadline_ms: float, max_ms: float, bytes_per_ms: int = BYTES_PER_MS
+    ) -> None:
+        self.min_bytes = int(min_ms * bytes_per_ms)
+        self.max_bytes = max(self.min_bytes, int(max_ms * bytes_per_ms))
         self.deadline = deadline_ms / 1000
 
 
@@ -95,11 +143,12 @@ class _Queue:
 
     __slots__ = (
         "audio_bytes", "capacity", "closed", "oldest_audio_at", "requests", "room",
-        "session_over", "waiting",
+        "session_over", "waiting", "wire",
     )  # fmt: skip
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, wire: WireFormat) -> None:
         self.capacity = capacity
+        self.wire = wire  # what the bytes are
         self.waiting: deque[bytes | AudioRequest] = deque()
         self.audio_bytes = 0  # audio in waiting
         self.requests = 0  # requests in waiting
@@ -117,41 +166,56 @@ class StreamedAudioInput(AsyncClosing):
         channels: channels of the arrays you will add (downmixed to mono).
         max_buffered_chunks: how many added chunks may wait to be sent before
             :meth:`add_audio` blocks.
+        format: what the session sends. ``"audio/pcm"`` (the default): 24 kHz PCM16,
+            converted from the int16 or float32 arrays you add. ``"audio/pcmu"`` or
+            ``"audio/pcma"``: G.711 µ-law or A-law, 8 kHz mono, as a phone call delivers
+            it; you add its bytes and they are sent as they are, a sixth of the bytes of
+            PCM and no conversion.
     """
 
     def __init__(
         self,
         *,
-        frame_rate: int = REALTIME_SAMPLE_RATE,
+        frame_rate: int | None = None,
         channels: int = 1,
         max_buffered_chunks: int = 32,
+        format: AudioFormat = "audio/pcm",  # OpenAI's own name for it, though a builtin's
     ) -> None:
         if max_buffered_chunks < 1:
             raise ValueError(f"max_buffered_chunks must be at least 1; got {max_buffered_chunks}")
-        self.frame_rate = frame_rate
+        wire = wire_format(format)
+        if wire.g711 and (frame_rate not in (None, wire.sample_rate) or channels != 1):
+            raise ValueError(
+                f"{wire.name} is G.711: 8000 Hz mono, sent as it is; got frame_rate="
+                f"{frame_rate}, channels={channels}. Convert other audio with format='audio/pcm'"
+            )
+        self.format: AudioFormat = wire.name
+        self.frame_rate = wire.sample_rate if frame_rate is None else frame_rate
         self.channels = channels
         self._resampler = (
-            soxr.ResampleStream(frame_rate, REALTIME_SAMPLE_RATE, 1, dtype="int16")
-            if frame_rate != REALTIME_SAMPLE_RATE
+            soxr.ResampleStream(self.frame_rate, REALTIME_SAMPLE_RATE, 1, dtype="int16")
+            if self.frame_rate != wire.sample_rate
             else None
         )
-        self._queue = _Queue(max_buffered_chunks)
+        self._queue = _Queue(max_buffered_chunks, wire)
         self._reader: InputReader | None = None
         self.chunks_added = 0
 
     def __repr__(self) -> str:
+        kind = "" if self.format == PCM.name else f" {self.format}"
         return (
-            f"<StreamedAudioInput {self.frame_rate} Hz x{self.channels} "
+            f"<StreamedAudioInput{kind} {self.frame_rate} Hz x{self.channels} "
             f"added={self.chunks_added} closed={self._queue.closed}>"
         )
 
-    async def add_audio(
-        self, audio: npt.NDArray[np.int16] | npt.NDArray[np.float32] | None
-    ) -> None:
+    async def add_audio(self, audio: AddedAudio | None) -> None:
         """Queue a chunk for sending; waits while the buffer is full. ``None`` ends the input.
 
+        A PCM input takes int16 or float32 arrays; a G.711 input takes bytes (or a 1-D
+        uint8 array) of its law, any number of them.
+
         Raises:
-            AudioFormatError: the array is not audio we can send (named in the message).
+            AudioFormatError: the chunk is not audio this input sends (named in the message).
             trio.ClosedResourceError: the input was already closed.
             trio.BrokenResourceError: the session this input fed is over.
         """
@@ -161,11 +225,15 @@ class StreamedAudioInput(AsyncClosing):
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._queue.closed:
             raise trio.ClosedResourceError("this StreamedAudioInput is closed")
-        mono = to_mono_int16(audio, self.channels)
-        if self._resampler is not None:
-            mono = np.asarray(self._resampler.resample_chunk(mono), dtype=np.int16)
-        if mono.size:
-            await self._put(mono.astype("<i2", copy=False).tobytes())
+        if self._queue.wire.g711:
+            data = _g711_bytes(audio, self.format)
+        else:
+            mono = to_mono_int16(_pcm_samples(audio), self.channels)
+            if self._resampler is not None:
+                mono = np.asarray(self._resampler.resample_chunk(mono), dtype=np.int16)
+            data = mono.astype("<i2", copy=False).tobytes()
+        if data:
+            await self._put(data)
             self.chunks_added += 1
 
     async def _put(self, item: bytes | AudioRequest) -> None:  # noqa: ASYNC910
@@ -323,7 +391,7 @@ class InputReader:
         if chunks is not None:
             pcm = b"".join(chunks)
         # Once per append, not per chunk added: 20 ms frames would cost five of these.
-        voiced = voiced_until_ms(np.frombuffer(pcm, "<i2"))
+        voiced = queue.wire.voiced_until_ms(pcm)
         queue.audio_bytes -= size
         if not queue.audio_bytes:
             queue.oldest_audio_at = math.inf

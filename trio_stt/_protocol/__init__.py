@@ -44,6 +44,7 @@ from ._events import (
 from ._pcm import BYTES_PER_MS, REALTIME_SAMPLE_RATE, frame_rms, voiced_until_ms
 from ._server import CommitResult, RealtimeServerConnection
 from ._state import CLIENT_TRANSITIONS, ClientState, ServerState, Step
+from ._wire import PCM, PCMA, PCMU, WIRE_FORMATS, AudioFormat, WireFormat, wire_format
 
 __all__ = [
     "RealtimeConnection",
@@ -60,6 +61,13 @@ __all__ = [
     "CommitResult",
     "Dialect",
     "BYTES_PER_MS",
+    "AudioFormat",
+    "WireFormat",
+    "WIRE_FORMATS",
+    "PCM",
+    "PCMU",
+    "PCMA",
+    "wire_format",
     "REALTIME_SAMPLE_RATE",
     "frame_rms",
     "voiced_until_ms",

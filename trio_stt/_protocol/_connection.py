@@ -70,8 +70,8 @@ from ._events import (
     Turn,
     UnknownEvent,
 )
-from ._pcm import BYTES_PER_MS
 from ._state import CLIENT_TRANSITIONS, ClientState, Step
+from ._wire import PCM, WireFormat
 
 __all__ = ["RealtimeConnection", "FATAL_ERROR_CODES", "MIN_COMMIT_MS", "MAX_UNCOMMITTED_ITEMS"]
 
@@ -122,6 +122,8 @@ class RealtimeConnection:
         max_message_bytes: received messages larger than this are a protocol error.
         redact: applied to what servers say in error events (``message``, ``code``, ...),
             to mask secrets they echo; the shell passes its configuration's redactor.
+        audio_format: what the appended bytes are (24 kHz PCM16 unless G.711 is sent as
+            it came); the session update names it, and durations are counted in it.
     """
 
     def __init__(
@@ -130,8 +132,10 @@ class RealtimeConnection:
         dialect: Dialect = "ga",
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         redact: Callable[[str], str] | None = None,
+        audio_format: WireFormat = PCM,
     ) -> None:
         self.dialect: Dialect = dialect
+        self.audio_format = audio_format
         self._redact = redact
         self.max_message_bytes = max_message_bytes
         self.state = ClientState.AWAITING_CREATED
@@ -229,7 +233,8 @@ class RealtimeConnection:
         self._pending_updates.append(event_id)
         self.vad_enabled = effective_turn_detection(model, settings) is not None
         return json.dumps(
-            build_session_update(model, settings, self.dialect, event_id), separators=(",", ":")
+            build_session_update(model, settings, self.dialect, event_id, self.audio_format),
+            separators=(",", ":"),
         )
 
     @property
@@ -238,7 +243,8 @@ class RealtimeConnection:
         return max(0.0, self.appended_ms - self._tail_start_ms)
 
     def append_audio(self, pcm: bytes, *, voiced_until_ms: float | None = None) -> str:
-        """``input_audio_buffer.append`` for little-endian PCM16 mono 24 kHz *pcm*.
+        """``input_audio_buffer.append`` for *pcm* in :attr:`audio_format` (little-endian
+        PCM16 mono 24 kHz, or G.711 bytes as they came).
 
         Built by string concatenation: base64 is JSON-safe, and a ``json.dumps`` of a large
         payload per chunk is measurable at hundreds of streams. *voiced_until_ms* is where,
@@ -247,10 +253,11 @@ class RealtimeConnection:
         """
         if self.state is not ClientState.STREAMING:
             self._step(Step.SEND_AUDIO)  # raises: only streaming sessions take audio
-        if len(pcm) % 2:
+        audio_format = self.audio_format
+        if len(pcm) % audio_format.sample_bytes:
             raise LocalProtocolError(f"PCM16 audio must be an even number of bytes; got {len(pcm)}")
         start = self.appended_ms
-        self.appended_ms += len(pcm) / BYTES_PER_MS
+        self.appended_ms += len(pcm) / audio_format.bytes_per_ms
         if voiced_until_ms is None:
             self._last_voiced_ms = self.appended_ms
         elif voiced_until_ms >= 0:

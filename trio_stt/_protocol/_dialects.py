@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from .._settings import STTModelSettings, capabilities_for
 from ._events import SessionConfig
+from ._wire import PCM, WIRE_FORMATS, WireFormat
 
 __all__ = [
     "Dialect",
@@ -38,7 +39,7 @@ CREATED_TYPES = frozenset(CREATED_TYPE.values())
 UPDATED_TYPES = frozenset(UPDATED_TYPE.values())
 LOGPROBS_INCLUDE = "item.input_audio_transcription.logprobs"
 
-_BETA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+_BETA_FORMATS: dict[str, str] = {f.name: f.beta_name for f in WIRE_FORMATS.values()}
 
 
 def handshake_headers(dialect: Dialect) -> list[tuple[str, str]]:
@@ -74,7 +75,11 @@ def _transcription_block(model: str, settings: STTModelSettings) -> dict[str, An
 
 
 def build_session_update(
-    model: str, settings: STTModelSettings, dialect: Dialect, event_id: str
+    model: str,
+    settings: STTModelSettings,
+    dialect: Dialect,
+    event_id: str,
+    audio_format: WireFormat = PCM,
 ) -> dict[str, Any]:
     """The ``session.update`` (GA) or ``transcription_session.update`` (Beta) message."""
     transcription = _transcription_block(model, settings)
@@ -83,7 +88,7 @@ def build_session_update(
     include = [LOGPROBS_INCLUDE] if settings.include_logprobs else None
     if dialect == "beta":
         beta_session: dict[str, Any] = {
-            "input_audio_format": "pcm16",
+            "input_audio_format": audio_format.beta_name,
             "input_audio_transcription": transcription,
             "turn_detection": turn_detection,
         }
@@ -93,7 +98,7 @@ def build_session_update(
             beta_session["include"] = include
         return {"type": UPDATE_TYPE[dialect], "event_id": event_id, "session": beta_session}
     audio_input: dict[str, Any] = {
-        "format": {"type": "audio/pcm", "rate": 24_000},
+        "format": audio_format.session_format(),
         "transcription": transcription,
         # Always present: omitting it keeps the server's default (server_vad), which the
         # VAD-less models reject and which is not what "manual" means.

@@ -32,20 +32,20 @@ VOICED_RMS = 32768 * 10 ** (-45 / 20)
 floor, well below speech. It only decides whether the tail at end of input is worth a commit."""
 
 _FRAME = 240  # 10 ms at 24 kHz
-_VOICED_ENERGY = VOICED_RMS * VOICED_RMS * _FRAME
 
 
-def voiced_until_ms(mono: npt.NDArray[np.int16]) -> float:
-    """End of the last voiced 10 ms frame of 24 kHz *mono*, in ms from its start; -1 if none.
+def voiced_until_ms(mono: npt.NDArray[np.int16], frame: int = _FRAME) -> float:
+    """End of the last voiced 10 ms *frame* of *mono* (240 samples at 24 kHz, 80 at 8 kHz),
+    in ms from its start; -1 if none.
 
     Speech is usually voiced up to the end of a chunk, so the last frame is tried alone
     first: one small dot product instead of an RMS over every frame.
     """
-    whole = mono.size // _FRAME
+    whole = mono.size // frame
     if whole == 0:
         return -1.0
-    last = mono[(whole - 1) * _FRAME : whole * _FRAME].astype(np.float32)
-    if float(np.dot(last, last)) > _VOICED_ENERGY:
+    last = mono[(whole - 1) * frame : whole * frame].astype(np.float32)
+    if float(np.dot(last, last)) > VOICED_RMS * VOICED_RMS * frame:
         return whole * 10.0
-    voiced = np.flatnonzero(frame_rms(mono) > VOICED_RMS)
+    voiced = np.flatnonzero(frame_rms(mono, frame) > VOICED_RMS)
     return float((voiced[-1] + 1) * 10) if voiced.size else -1.0

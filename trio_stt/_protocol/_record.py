@@ -22,13 +22,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 
-import numpy as np
-
 from .._settings import STTModelSettings
 from ._connection import RealtimeConnection
 from ._events import AudioCommitted, RealtimeEvent, SpeechStarted, SpeechStopped, Turn
-from ._pcm import voiced_until_ms
 from ._replay import LegMap, Replay, ReplayLedger
+from ._wire import PCM, WireFormat
 
 __all__ = ["StreamRecord", "rotation_times", "seconds_left", "vad_margin_ms"]
 
@@ -76,13 +74,17 @@ class StreamRecord:
     Args:
         replay_bytes: how much audio to keep for sending again (the bound on memory).
         vad_margin_ms: see :func:`vad_margin_ms`.
+        audio_format: what the stream's bytes are.
     """
 
-    __slots__ = ("input_ended", "ledger", "legs")
+    __slots__ = ("audio_format", "input_ended", "ledger", "legs")
 
-    def __init__(self, replay_bytes: int, vad_margin_ms: int = 0) -> None:
+    def __init__(
+        self, replay_bytes: int, vad_margin_ms: int = 0, audio_format: WireFormat = PCM
+    ) -> None:
+        self.audio_format = audio_format
         self.ledger = ReplayLedger(replay_bytes)
-        self.legs = LegMap(vad_margin_ms)
+        self.legs = LegMap(vad_margin_ms, audio_format.bytes_per_ms)
         self.input_ended = False
 
     def __repr__(self) -> str:
@@ -141,7 +143,8 @@ class StreamRecord:
     ) -> Iterator[str]:
         """The messages that send *replay* on the connection of *core*, in order: appends
         of at most *largest* bytes, and the commits at their places."""
-        largest -= largest % 2
+        audio_format = self.audio_format
+        largest -= largest % audio_format.sample_bytes
         for part, start in zip(replay.parts, replay.starts, strict=True):
             if part is None:
                 self.legs.commit_sent(start)
@@ -150,5 +153,5 @@ class StreamRecord:
             for begin in range(0, len(part), largest):
                 piece = part[begin : begin + largest]
                 self.legs.audio_sent(start + begin, len(piece))
-                voiced = voiced_until_ms(np.frombuffer(piece, "<i2"))
+                voiced = audio_format.voiced_until_ms(piece)
                 yield core.append_audio(piece, voiced_until_ms=voiced)

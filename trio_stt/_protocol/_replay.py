@@ -170,10 +170,11 @@ class LegMap:
     stream offset, and once the turn is back the ledger lets go of everything before it.
     """
 
-    def __init__(self, vad_margin_ms: int = 0) -> None:
+    def __init__(self, vad_margin_ms: int = 0, bytes_per_ms: int = BYTES_PER_MS) -> None:
         # The server's VAD ends a turn after a stretch of quiet; keeping the last of that
         # quiet lets the next turn's speech be found with its full prefix padding again.
-        self.vad_margin = vad_margin_ms * BYTES_PER_MS
+        self.bytes_per_ms = bytes_per_ms
+        self.vad_margin = vad_margin_ms * bytes_per_ms
         self._forget()
 
     def begin(self) -> None:
@@ -209,10 +210,10 @@ class LegMap:
 
     def vad_started(self, audio_start_ms: int) -> int:
         """Speech the server's VAD found: the quiet before it (but the padding) was heard."""
-        return max(0, self.stream_offset(audio_start_ms * BYTES_PER_MS) - self.vad_margin)
+        return max(0, self.stream_offset(audio_start_ms * self.bytes_per_ms) - self.vad_margin)
 
     def vad_stopped(self, item_id: str, audio_end_ms: int) -> None:
-        end = self.stream_offset(audio_end_ms * BYTES_PER_MS)
+        end = self.stream_offset(audio_end_ms * self.bytes_per_ms)
         self._stopped[item_id] = max(0, end - self.vad_margin)
 
     def committed(self, item_id: str) -> None:

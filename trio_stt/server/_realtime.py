@@ -15,16 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import soxr
 import trio
 
 from .._errors import RemoteProtocolError
 from .._protocol import (
     BYTES_PER_MS,
+    PCM,
+    REALTIME_SAMPLE_RATE,
+    WIRE_FORMATS,
     AudioAppend,
     ClearRequest,
     CommitRequest,
     RealtimeServerConnection,
     SessionUpdateRequest,
+    WireFormat,
 )
 from .._protocol._dialects import Dialect
 from .._results import Logprob
@@ -86,6 +91,8 @@ class RealtimeFaults:
     minutes: a ``session_expired`` error, then a close with 1001. ``None``: never."""
     announce_expiry: bool = True
     """Say when in ``session.created`` (``expires_at``, Unix seconds), as OpenAI does."""
+    keep_audio: bool = False
+    """Not a fault: keep every audio byte each session is sent (``RecordedSession.audio``)."""
 
 
 @dataclass
@@ -98,6 +105,9 @@ class RecordedSession:
     dialect: str = "ga"
     client_events: list[dict[str, Any]] = field(default_factory=list)
     audio_bytes: int = 0
+    audio: bytearray | None = field(default=None, repr=False)
+    """Every audio byte as it came, when the server was told to keep them
+    (``keep_audio``): to check that a replay sent the same bytes again."""
     audio_started: trio.Event = field(default_factory=trio.Event, repr=False)
     """Set when the first audio arrives: the client is streaming."""
 
@@ -146,6 +156,7 @@ class RealtimeEndpoint:
             scope.get("query_string", b"").decode("latin-1"),
             headers,
             dialect,
+            audio=bytearray() if self.faults.keep_audio else None,
         )
         self.sessions.append(record)
         await send({"type": "websocket.accept"})
@@ -190,6 +201,7 @@ class _Connection:
                 else None
             ),
         )
+        self.audio_format: WireFormat = PCM  # what the client appends, until it says otherwise
         self.vad: EnergyVAD | None = None
         self.vad_item: str | None = None
         self.appends = 0
@@ -326,8 +338,13 @@ class _Connection:
         elif config.turn_detection is not None and not _takes_vad(config.model):
             problem = "Turn detection is not supported for this transcription model."
             param = "session.audio.input.turn_detection"
-        elif config.audio_format != "audio/pcm" or config.sample_rate != 24_000:
-            problem = "Only 24kHz PCM audio (audio/pcm) is supported by this server."
+        elif config.audio_format not in WIRE_FORMATS or (
+            config.audio_format == PCM.name and config.sample_rate != PCM.sample_rate
+        ):
+            problem = (
+                "Only 24kHz PCM audio (audio/pcm) and G.711 (audio/pcmu, audio/pcma) are "
+                "supported by this server."
+            )
             param = "session.audio.input.format"
         if problem is not None:
             await self.send(
@@ -342,6 +359,7 @@ class _Connection:
                 if config.turn_detection
                 else None
             )
+        self.audio_format = WIRE_FORMATS[config.audio_format]
         self.updates += 1
         if faults.drop_session_updated or (
             faults.answer_updates is not None and self.updates > faults.answer_updates
@@ -349,13 +367,16 @@ class _Connection:
             return
         await self.send(self.core.session_updated(config))
 
-    async def _on_append(self, pcm: bytes) -> None:
+    async def _on_append(self, audio: bytes) -> None:
         self.appends += 1
-        self.record.audio_bytes += len(pcm)
+        self.record.audio_bytes += len(audio)
+        if self.record.audio is not None:
+            self.record.audio += audio
         self.record.audio_started.set()
         await self._append_faults()
         if self.closed:
             return
+        pcm = self._as_pcm(audio)
         await self.send(*self.core.append(pcm))
         if self.vad is None:
             return
@@ -369,6 +390,17 @@ class _Connection:
                 result = self.core.commit(upto_ms=vad_event.ms)
                 await self.send(*result.messages)
                 self._start_item(result.item_id, result.audio)
+
+    def _as_pcm(self, audio: bytes) -> bytes:
+        """What the recognizer and the VAD hear: G.711 decoded and brought to 24 kHz, each
+        append on its own, so that every byte is exactly 3 samples and durations agree
+        with the client's."""
+        wire = self.audio_format
+        if not wire.g711:
+            return audio
+        linear = wire.linear(audio)
+        upsampled = soxr.resample(linear, wire.sample_rate, REALTIME_SAMPLE_RATE)
+        return np.asarray(upsampled, dtype="<i2").tobytes()
 
     async def _append_faults(self) -> None:
         await trio.lowlevel.checkpoint()
