@@ -169,8 +169,10 @@ async def test_g711_goes_out_as_it_came_and_every_duration_is_8_khz(
     assert [t.text for t in turns] == ["turn 1 1.5s", "turn 2 1.5s"]
     assert stats.audio_seconds_sent == pytest.approx(5.0)
     # Billed at 10 tokens a second of each turn: the first tone and the 0.5 s of quiet that
-    # ended it; the second tone and all that followed it, committed at the end of input.
-    assert [t.usage.input_tokens for t in turns if isinstance(t.usage, TokenUsage)] == [20, 25]
+    # ended it; the second tone and all that followed it, committed at the end of input. (The
+    # server's VAD may end the first a 10 ms frame late: its upsampler delays by 1.4 ms.)
+    tokens = [t.usage.input_tokens for t in turns if isinstance(t.usage, TokenUsage)]
+    assert tokens == pytest.approx([20, 25], abs=1)
 
 
 @pytest.mark.parametrize("law", ["audio/pcmu", "audio/pcma"])

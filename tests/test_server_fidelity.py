@@ -8,6 +8,7 @@ exchange against a lenient server shows that ``lenient=True`` still takes it.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -17,6 +18,8 @@ from typing import Any
 import httpx2
 import numpy as np
 import pytest
+import soundfile
+import soxr
 import trio
 import trio_websocket
 
@@ -235,6 +238,54 @@ async def test_speech_stopped_comes_when_the_silence_ran_out(
         await client.send({"type": "input_audio_buffer.append", "audio": b64(audio)})
         stopped = await client.until("input_audio_buffer.speech_stopped")
     assert abs(stopped["audio_end_ms"] - (2000 + after_speech_ms)) <= 30
+
+
+def g711_b64(samples: np.ndarray, subtype: str) -> str:
+    """24 kHz float audio as a phone line carries it, encoded by libsndfile."""
+    out = io.BytesIO()
+    narrow = soxr.resample(samples.astype(np.float32), 24_000, 8000)
+    soundfile.write(out, narrow, 8000, format="RAW", subtype=subtype)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+@pytest.mark.parametrize(("law", "subtype", "beta"), [("audio/pcmu", "ULAW", "g711_ulaw"),
+                                                       ("audio/pcma", "ALAW", "g711_alaw")])  # fmt: skip
+async def test_g711_is_taken_at_8_khz_and_heard_by_the_vad(
+    law: str, subtype: str, beta: str
+) -> None:
+    vad = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
+           "silence_duration_ms": 500}  # fmt: skip
+    event = update({"model": "gpt-4o-transcribe"}, turn_detection=vad, format={"type": law})
+    audio = np.concatenate([silence(1.0), speech_like(1.0), silence(1.5)])
+    async with open_fake_server() as server, peer(server) as client:
+        answer = await client.answer(event)
+        assert answer["session"]["audio"]["input"]["format"] == {"type": law}  # no rate
+        await client.send({"type": "input_audio_buffer.append", "audio": g711_b64(audio, subtype)})
+        started = await client.until("input_audio_buffer.speech_started")
+        stopped = await client.until("input_audio_buffer.speech_stopped")
+        # A commit counts G.711 at 8 bytes a millisecond: 700 bytes are 87.5 ms.
+        await client.send(update(event_id="upd_2", turn_detection=None))
+        await client.until("session.updated")
+        await client.send({"type": "input_audio_buffer.clear"})
+        await client.until("input_audio_buffer.cleared")
+        await client.send({"type": "input_audio_buffer.append", "audio": "1" * 4 * 233 + "1Q=="})
+        await client.send({"type": "input_audio_buffer.commit", "event_id": "c1"})
+        refused = error_of(await client.until("error"))
+    assert abs(started["audio_start_ms"] - (1000 - 300)) <= 30
+    assert abs(stopped["audio_end_ms"] - 2500) <= 30
+    assert refused["code"] == "input_audio_buffer_commit_empty"
+    assert "buffer only has 87.50ms of audio" in refused["message"]
+    # The Beta dialect names the same formats its own way.
+    beta_update = {"type": "transcription_session.update", "event_id": "b1",
+                   "session": {"input_audio_format": beta}}  # fmt: skip
+    async with open_fake_server() as server:
+        url = server.base_url.replace("http://", "ws://", 1) + "/realtime?intent=transcription"
+        headers = [("OpenAI-Beta", "realtime=v1")]
+        async with trio_websocket.open_websocket_url(url, extra_headers=headers) as ws:
+            client = Peer(ws)
+            await client.receive()
+            answer = await client.answer(beta_update)
+    assert answer["session"]["input_audio_format"] == beta
 
 
 # ---------------------------------------------------------------------------------- REST

@@ -15,14 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import soxr
 import trio
 
 from .._errors import RemoteProtocolError
 from .._protocol import (
     BYTES_PER_MS,
     PCM,
-    REALTIME_SAMPLE_RATE,
     WIRE_FORMATS,
     AudioAppend,
     ClearRequest,
@@ -37,6 +35,7 @@ from .._settings import MODEL_CAPABILITIES
 from ._formats import languages
 from ._recognizers import RecognizedWord, recognize
 from ._strict import CONVERSATION_SESSION, Refusal, check_event_type, check_update, check_url
+from ._upsample import Upsampler
 from ._vad import EnergyVAD
 
 __all__ = ["RealtimeEndpoint", "RealtimeFaults", "RecordedSession"]
@@ -202,6 +201,7 @@ class _Connection:
             ),
         )
         self.audio_format: WireFormat = PCM  # what the client appends, until it says otherwise
+        self.upsampler: Upsampler | None = None  # made at the first G.711 append
         self.vad: EnergyVAD | None = None
         self.vad_item: str | None = None
         self.appends = 0
@@ -359,7 +359,8 @@ class _Connection:
                 if config.turn_detection
                 else None
             )
-        self.audio_format = WIRE_FORMATS[config.audio_format]
+        if WIRE_FORMATS[config.audio_format] is not self.audio_format:
+            self.audio_format, self.upsampler = WIRE_FORMATS[config.audio_format], None
         self.updates += 1
         if faults.drop_session_updated or (
             faults.answer_updates is not None and self.updates > faults.answer_updates
@@ -392,15 +393,14 @@ class _Connection:
                 self._start_item(result.item_id, result.audio)
 
     def _as_pcm(self, audio: bytes) -> bytes:
-        """What the recognizer and the VAD hear: G.711 decoded and brought to 24 kHz, each
-        append on its own, so that every byte is exactly 3 samples and durations agree
-        with the client's."""
+        """What the recognizer and the VAD hear: G.711 decoded and brought to 24 kHz by one
+        interpolator over the whole connection (``_upsample.py`` says why)."""
         wire = self.audio_format
         if not wire.g711:
             return audio
-        linear = wire.linear(audio)
-        upsampled = soxr.resample(linear, wire.sample_rate, REALTIME_SAMPLE_RATE)
-        return np.asarray(upsampled, dtype="<i2").tobytes()
+        if self.upsampler is None:
+            self.upsampler = Upsampler()
+        return self.upsampler(wire.linear(audio)).astype("<i2", copy=False).tobytes()
 
     async def _append_faults(self) -> None:
         await trio.lowlevel.checkpoint()
