@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import soundfile
+import soxr
 import trio
 
 from trio_stt.server import PocketSphinxRecognizer
-from trio_stt.testing import bundled_samples, open_fake_server
+from trio_stt.testing import bundled_samples, open_fake_server, word_error_rate
 
 pytestmark = pytest.mark.speech
 
@@ -99,3 +100,38 @@ def test_a_format_the_decoder_lacks_is_named_with_what_it_reads(tmp_path: Path) 
     message = out.stderr.decode()
     assert message.count("\n") == 1 and "MP4/M4A (AAC)" in message
     assert "FLAC" in message and "ffmpeg" in message
+
+
+async def test_streaming_sends_g711_files_as_they_are(files: dict[str, Path]) -> None:
+    """A call recording (headerless µ-law, an A-law WAV) goes out in its own law, its bytes
+    untouched; a PCM file can be sent as G.711 when asked, and a G.711 one as PCM."""
+    folder = files["pcm16.wav"].parent
+    samples, rate = soundfile.read(files["pcm16.wav"], dtype="int16")
+    narrow = soxr.resample(samples.astype("float32") / 32768, rate, 8000)
+    soundfile.write(folder / "call.ulaw", narrow, 8000, format="RAW", subtype="ULAW")
+    soundfile.write(folder / "call.wav", narrow, 8000, subtype="ALAW")
+    ulaw = (folder / "call.ulaw").read_bytes()
+    cases = [
+        (["call.ulaw"], "audio/pcmu", len(ulaw)),
+        (["call.wav"], "audio/pcma", len(ulaw)),
+        (["pcm16.wav", "--audio-format", "audio/pcmu"], "audio/pcmu", len(samples) // 3),
+        (["call.ulaw", "--audio-format", "audio/pcm"], "audio/pcm", len(ulaw) * 6),
+    ]
+    async with open_fake_server(recognizer=PocketSphinxRecognizer()) as server:
+        server.faults.keep_audio = True
+        heard = []
+        for (name, *flags), _, _ in cases:
+            args = ("stream", str(folder / name), *flags, "--base-url", server.base_url,
+                    "--model", "gpt-4o-transcribe", "--vad", "server_vad", "--fast")  # fmt: skip
+            out = await trio.to_thread.run_sync(lambda args=args: cli(*args))
+            assert out.returncode == 0, out.stderr.decode()
+            heard.append(out.stdout.decode().strip())
+    said = next(c for c in bundled_samples() if c.name == "weather").text
+    for (_, law, size), session, text in zip(cases, server.sessions, heard, strict=True):
+        update = session.events_of("session.update")[0]
+        assert update["session"]["audio"]["input"]["format"]["type"] == law
+        assert session.audio_bytes == size
+        # Telephone audio has nothing above 4 kHz; PocketSphinx's model was trained on more.
+        assert word_error_rate(said, text) <= 0.35, text
+    assert bytes(server.sessions[0].audio or b"") == ulaw  # as the file has it
+    assert rate == 24_000

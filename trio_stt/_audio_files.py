@@ -37,7 +37,10 @@ __all__ = [
     "encode_g711",
 ]
 
-DECODABLE = "WAV (any variant), FLAC, Ogg Vorbis, Ogg Opus, MP3, AIFF, CAF, W64, RF64"
+DECODABLE = (
+    "WAV (any variant), FLAC, Ogg Vorbis, Ogg Opus, MP3, AIFF, CAF, W64, RF64, "
+    "headerless G.711 (.ulaw, .alaw)"
+)
 """What :func:`read_audio` reads, for error messages and docs."""
 
 AudioSource = str | os.PathLike[str] | bytes
@@ -116,6 +119,10 @@ def read_audio(source: AudioSource) -> DecodedAudio:
     """
     handle, head = _open(source)
     with handle:
+        law = None if isinstance(source, bytes) else _headerless_g711(source)
+        if law is not None:  # no header to tell libsndfile what it is
+            g711 = wire_format(law)
+            return DecodedAudio(g711.linear(handle.read())[:, None], g711.sample_rate, 1)
         try:
             with soundfile.SoundFile(handle) as sound:
                 # libsndfile reads float samples as int16 without scaling them (a float WAV
@@ -189,10 +196,14 @@ _G711_SUBTYPES: dict[AudioFormat, str] = {"audio/pcmu": "ULAW", "audio/pcma": "A
 _G711_OF_SUBTYPE = {subtype: name for name, subtype in _G711_SUBTYPES.items()}
 
 
+def _headerless_g711(path: str | os.PathLike[str]) -> AudioFormat | None:
+    return G711_EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
+
+
 def g711_format_of(path: str | os.PathLike[str]) -> AudioFormat | None:
     """The G.711 law of a file: a headerless one by its extension, a WAV (or AIFF, CAF...)
     by its encoding; ``None`` for anything else, unreadable files included."""
-    known = G711_EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
+    known = _headerless_g711(path)
     if known is not None:
         return known
     try:
@@ -216,15 +227,8 @@ def read_g711(path: str | os.PathLike[str], law: AudioFormat) -> bytes:
     again, which gives back its codes (the two codes for silence, +0 and -0, become one);
     anything else is decoded, downmixed, brought to 8 kHz and encoded.
     """
-    wire = wire_format(law)
-    headerless = G711_EXTENSIONS.get(os.path.splitext(os.fspath(path))[1].lower())
-    if headerless is None:
-        samples = read_audio(path).mono(wire.sample_rate)
-    else:
+    if _headerless_g711(path) == law:
         handle, _ = _open(path)
         with handle:
-            data = handle.read()
-        if headerless == law:
-            return data
-        samples = wire_format(headerless).linear(data)
-    return encode_g711(samples, law)
+            return handle.read()
+    return encode_g711(read_audio(path).mono(wire_format(law).sample_rate), law)

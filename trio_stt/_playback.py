@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 import trio
 
-from ._audio_files import read_audio
+from ._audio_files import read_audio, read_g711
 from ._model import OpenAISTTModel
-from ._protocol import RealtimeEvent, Turn
+from ._protocol import AudioFormat, RealtimeEvent, Turn
 from ._session import SessionOptions
 from ._settings import STTModelSettings
 from ._streamed_input import StreamedAudioInput
@@ -27,9 +27,13 @@ from ._streamed_input import StreamedAudioInput
 __all__ = ["play_into", "feed_from_file", "transcribe_live", "collect_turns"]
 
 
+Frames = npt.NDArray[np.int16] | npt.NDArray[np.uint8]
+"""Samples, or G.711 codes for an input that sends G.711."""
+
+
 async def play_into(
     audio: StreamedAudioInput,
-    frames: npt.NDArray[np.int16],
+    frames: Frames,
     frame_rate: int,
     *,
     chunk_ms: int = 100,
@@ -61,7 +65,9 @@ async def feed_from_file(
     """Play an audio file (any format :func:`read_audio` reads) into *audio*, then end it.
 
     Paced at real time, as a microphone would deliver it, unless ``realtime=False``. The
-    file is decoded in a worker thread and converted to *audio*'s rate and channels::
+    file is decoded in a worker thread and converted to *audio*'s rate and channels; for a
+    G.711 input it is encoded in its law, and a headerless file of that law
+    (``.ulaw``, ``.alaw``) is sent as it is::
 
         audio = StreamedAudioInput()
         async with model.create_session(audio) as session, trio.open_nursery() as nursery:
@@ -69,20 +75,25 @@ async def feed_from_file(
             async for text in session.transcribe_turns():
                 print(text)
     """
-    mono = await trio.to_thread.run_sync(lambda: read_audio(path).mono(audio.frame_rate))
-    if audio.channels != 1:
-        mono = np.repeat(mono, audio.channels)  # interleaved, as the input expects
-    frames = mono.reshape(-1, audio.channels)
+    if audio.format != "audio/pcm":
+        codes = await trio.to_thread.run_sync(read_g711, path, audio.format)
+        frames: Frames = np.frombuffer(codes, np.uint8)
+    else:
+        mono = await trio.to_thread.run_sync(lambda: read_audio(path).mono(audio.frame_rate))
+        if audio.channels != 1:
+            mono = np.repeat(mono, audio.channels)  # interleaved, as the input expects
+        frames = mono.reshape(-1, audio.channels)
     await play_into(audio, frames, audio.frame_rate, chunk_ms=chunk_ms, realtime=realtime)
 
 
 async def transcribe_live(
     model: OpenAISTTModel,
-    frames: npt.NDArray[np.int16],
+    frames: Frames,
     frame_rate: int,
     settings: STTModelSettings,
     *,
     channels: int = 1,
+    audio_format: AudioFormat = "audio/pcm",
     chunk_ms: int = 100,
     realtime: bool = True,
     options: SessionOptions | None = None,
@@ -90,8 +101,9 @@ async def transcribe_live(
     on_turn: Callable[[str], None] | None = None,
     on_sent: Callable[[float], None] | None = None,
 ) -> list[str]:
-    """Stream *frames* through a new session; return its turns in commit order."""
-    audio = StreamedAudioInput(frame_rate=frame_rate, channels=channels)
+    """Stream *frames* (G.711 codes for a G.711 *audio_format*) through a new session;
+    return its turns in commit order."""
+    audio = StreamedAudioInput(frame_rate=frame_rate, channels=channels, format=audio_format)
     play = partial(
         play_into,
         audio,

@@ -45,8 +45,16 @@ AudioChunk = tuple[bytes, float]
 """Audio as it is sent (little-endian PCM16 mono 24 kHz, or G.711), and where (ms from its
 start) its last voiced 10 ms frame ends, or -1.0 when none is voiced."""
 
-AddedAudio = npt.NDArray[np.int16] | npt.NDArray[np.float32] | bytes | bytearray | memoryview
-"""What :meth:`StreamedAudioInput.add_audio` takes: sample arrays for PCM, bytes for G.711."""
+AddedAudio = (
+    npt.NDArray[np.int16]
+    | npt.NDArray[np.float32]
+    | npt.NDArray[np.uint8]
+    | bytes
+    | bytearray
+    | memoryview
+)
+"""What :meth:`StreamedAudioInput.add_audio` takes: int16 or float32 sample arrays for PCM,
+bytes (or a 1-D uint8 array of them) for G.711."""
 
 _BYTES = (bytes, bytearray, memoryview)
 

@@ -19,9 +19,10 @@ from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import numpy as np
 import trio
 
-from ._audio_files import DECODABLE, read_audio, sniff_extension
+from ._audio_files import DECODABLE, g711_format_of, read_audio, read_g711, sniff_extension
 from ._cli_display import SplitDisplay, StreamDisplay
 from ._cli_output import FORMATS, format_for, formats_help, output_path, render, write_output
 from ._config import ClientConfig
@@ -30,6 +31,7 @@ from ._errors import ConfigurationError, STTError, exception_leaves
 from ._long_audio import SplitOptions
 from ._model import OpenAISTTModel
 from ._playback import collect_turns, transcribe_live
+from ._protocol import WIRE_FORMATS
 from ._settings import MODEL_CAPABILITIES, STTModelSettings, capabilities_for
 from ._streamed_input import StreamedAudioInput
 from ._version import __version__
@@ -116,7 +118,12 @@ async def _input_file(name: str) -> tuple[str | bytes, str | None]:
 async def _stream(args: argparse.Namespace) -> None:
     if args.chunk_ms <= 0:
         raise ConfigurationError(f"--chunk-ms must be a positive number; got {args.chunk_ms}")
-    frames, rate, channels = read_audio(args.file)
+    send_as = args.audio_format or g711_format_of(args.file) or "audio/pcm"
+    if send_as == "audio/pcm":
+        frames, rate, channels = read_audio(args.file)
+    else:  # G.711 as the file has it, or encoded in the law asked for
+        codes = await trio.to_thread.run_sync(read_g711, args.file, send_as)
+        frames, rate, channels = np.frombuffer(codes, np.uint8), 8000, 1
     settings = _vad_settings(args)
     notice = None
     if not args.vad and not capabilities_for(args.model).server_vad:
@@ -132,6 +139,7 @@ async def _stream(args: argparse.Namespace) -> None:
             rate,
             settings,
             channels=channels,
+            audio_format=send_as,
             chunk_ms=args.chunk_ms,
             realtime=not args.fast,
             on_event=shown.event,
@@ -343,6 +351,13 @@ def _parser() -> argparse.ArgumentParser:
         "help": "let the server find turns (default: the model's own; manual commit at the end)",
     }
     s.add_argument("--vad", **vad)  # type: ignore[arg-type]
+    s.add_argument(
+        "--audio-format",
+        choices=list(WIRE_FORMATS),
+        help="what to send: audio/pcm (24 kHz PCM16), or G.711 audio/pcmu (µ-law) or audio/pcma "
+        "(A-law), 8 kHz (default: a G.711 file, .ulaw, .alaw or a G.711 WAV, as it is; "
+        "anything else as audio/pcm)",
+    )
     s.set_defaults(run=_stream)
     m = client(
         "listen", "transcribe the microphone live until Ctrl+C", "gpt-live-transcribe", file=False
