@@ -36,14 +36,14 @@ demo: $(DEMO_STAMP)
 	@$(BIN)/trio-stt demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check trio_stt tests bench scripts
-	$(BIN)/ruff format --check trio_stt tests bench scripts
+	$(BIN)/ruff check trio_stt tests bench scripts examples
+	$(BIN)/ruff format --check trio_stt tests bench scripts examples
 	$(BIN)/flake8-async --enable=ASYNC1,ASYNC2,ASYNC3,ASYNC4,ASYNC900,ASYNC910,ASYNC911 \
 		--startable-in-context-manager=serve,feed_from_microphone,_supervise,_hold_open \
-		$$(find trio_stt tests bench scripts -name '*.py')
+		$$(find trio_stt tests bench scripts examples -name '*.py')
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict trio_stt scripts
+	$(BIN)/mypy --strict trio_stt scripts examples
 
 pytest: $(STAMP)
 	$(BIN)/pytest
