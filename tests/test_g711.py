@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +29,7 @@ from trio_stt import (
     STTModelSettings,
     TokenUsage,
     Turn,
+    feed_from_file,
 )
 from trio_stt._audio_files import encode_g711, read_g711
 from trio_stt._protocol import PCMA, PCMU, RealtimeConnection, wire_format
@@ -227,11 +230,9 @@ async def test_a_reconnect_replays_g711_byte_for_byte_and_reports_the_loss_in_8_
 
 @pytest.mark.parametrize("law", ["audio/pcmu", "audio/pcma"])
 def test_files_become_g711_codes_without_touching_a_file_of_that_law(
-    tmp_path: object, law: str
+    tmp_path: Path, law: str
 ) -> None:
-    from pathlib import Path
-
-    folder = Path(str(tmp_path))
+    folder = tmp_path
     samples = np.round(tone(2, 0.5)[::3] * 32767).astype(np.int16)
     codes = encode_g711(samples, law)  # type: ignore[arg-type]
     raw = folder / ("call.ulaw" if law == "audio/pcmu" else "call.alaw")
@@ -253,3 +254,20 @@ def test_files_become_g711_codes_without_touching_a_file_of_that_law(
 
 def samples_of(codes: bytes, law: str) -> npt.NDArray[np.int16]:
     return (PCMU if law == "audio/pcmu" else PCMA).linear(codes)
+
+
+async def test_feed_from_file_encodes_a_wav_for_a_g711_input(tmp_path: Path) -> None:
+    """On the real clock: the file is decoded in a worker thread, and a mock clock would
+    jump past the session's expiry while it waits."""
+    wav = tmp_path / "talk.wav"
+    soundfile.write(wav, np.concatenate([tone(4, 1.0), np.zeros(12_000, np.float32)]), 24_000)
+    faults = RealtimeFaults(keep_audio=True)
+    async with open_fake_server(recognizer=ScriptedRecognizer(fn=hear), faults=faults) as server:
+        audio = StreamedAudioInput(format="audio/pcma")
+        model = server.model("gpt-4o-transcribe")
+        async with model.create_session(audio, VAD) as session:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(partial(feed_from_file, audio, wav, chunk_ms=20))
+                turns = [text async for text in session.transcribe_turns()]
+    assert turns == ["turn 4 1.0s"]
+    assert bytes(server.sessions[0].audio or b"") == read_g711(wav, "audio/pcma")
