@@ -3,15 +3,20 @@ two calls together, files sent flat out. One regression test per defect found th
 
 from __future__ import annotations
 
+import json
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 import trio
 import trio.testing
+import trio_websocket
 
 from trio_stt import (
     AudioCleared,
+    ClientConfig,
+    OpenAISTTModel,
     OpenAISTTTranscriptionSession,
     RemoteProtocolError,
     ServerError,
@@ -469,3 +474,45 @@ async def test_a_server_that_never_answers_the_end_of_input_barrier_is_not_waite
         assert left_after <= options.session_updated_timeout + options.close_timeout
         assert len(server.sessions[0].events_of("session.update")) == 2  # config, barrier
         await assert_nothing_left(server)
+
+
+async def _count_goodbyes(
+    request: trio_websocket.WebSocketRequest, codes: trio.MemorySendChannel[int]
+) -> None:
+    """A bare transcription server that answers updates and reports how the client left:
+    1000 for a close frame, 1006 for a socket closed without one."""
+    ws = await request.accept()
+    await ws.send_message(json.dumps({"type": "session.created",
+                                      "session": {"type": "transcription"}}))  # fmt: skip
+    try:
+        while True:
+            message = json.loads(await ws.get_message())
+            if message["type"] == "session.update":
+                answer = {"type": "session.updated", "session": message["session"]}
+                await ws.send_message(json.dumps(answer))
+    except trio_websocket.ConnectionClosed as closed:
+        await codes.send(closed.reason.code)
+
+
+async def test_a_session_that_ends_says_goodbye_though_you_leave_at_once() -> None:
+    """Defect: the last turn ends your loop and you leave the block; leaving cancelled the
+    close handshake under way, and about half of all sessions closed their socket without
+    a close frame (seen by the server as 1006)."""
+    codes_tx, codes_rx = trio.open_memory_channel[int](20)
+    async with trio.open_nursery() as nursery:
+        handler = partial(_count_goodbyes, codes=codes_tx)
+        server = await nursery.start(trio_websocket.serve_websocket, handler, "127.0.0.1", 0, None)
+        url = f"ws://127.0.0.1:{server.port}"
+        config = ClientConfig(base_url=url.replace("ws", "http", 1), websocket_base_url=url)
+        model = OpenAISTTModel("gpt-4o-transcribe", config)
+        codes = []
+        for _ in range(20):
+            audio = StreamedAudioInput()
+            async with model.create_session(audio, MANUAL) as session:
+                await audio.aclose()
+                async for _ in session.transcribe_turns():
+                    pass
+            with trio.fail_after(5):
+                codes.append(await codes_rx.receive())
+        nursery.cancel_scope.cancel()
+    assert codes == [1000] * 20

@@ -186,9 +186,16 @@ class OpenAISTTTranscriptionSession:
         try:
             with redactor.guard(), masking_logs("trio-websocket", redactor):
                 async with open_supervised_nursery(choose_session_failure) as nursery:
-                    await nursery.start(self._supervise, nursery)
+                    supervised = trio.Event()
+                    await nursery.start(self._supervise, nursery, supervised)
                     yield self
-                    nursery.cancel_scope.cancel()  # over already, or you left: turns in flight go
+                    if parts.sink.finished:
+                        # Over: your loop ended with the last turn, and the connection is
+                        # saying goodbye. Leaving at once cut the close frame off (half of
+                        # all sessions closed without one), so the goodbye gets its time.
+                        with trio.move_on_after(parts.options.close_timeout):
+                            await supervised.wait()
+                    nursery.cancel_scope.cancel()  # you left early: turns in flight go
         finally:
             for request in [*parts.unconfirmed, *parts.reader.close()]:  # wake their callers
                 request.settle(sent=False)
@@ -196,7 +203,10 @@ class OpenAISTTTranscriptionSession:
             parts.tracer.close()
 
     async def _supervise(
-        self, hosts: trio.Nursery, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        hosts: trio.Nursery,
+        done: trio.Event,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """One connection after another, until the session is done.
 
@@ -204,52 +214,59 @@ class OpenAISTTTranscriptionSession:
         entered. Later ones take over from one handed over before the server's time limit
         (rotation), or replace one lost for a recoverable reason (the reconnect policy).
         Either way the new connection is sent what the old one had not finished with.
+        *done* is set when it returns, however it returns.
         """
-        parts, policy = self._parts, self._parts.options.reconnect
-        open_next = functools.partial(hosts.start, self._hold_open)
-        prepared: OpenConnection | None = None
-        attempt, outage_began, replay, started = 0, 0.0, None, False
-        while True:
-            driver: ConnectionDriver | None = None
-            began = trio.current_time()
-            try:
-                async with (
-                    open_connection(self._opener) if prepared is None else held(prepared)
-                ) as connection:
-                    prepared = None
-                    setup, connection.setup_events = connection.setup_events, []
-                    setup = setup if not started else []
-                    if not started:
-                        task_status.started()
-                        started = True
-                    driver = ConnectionDriver(connection, parts, open_next)
-                    began = trio.current_time()
-                    ending = await driver.run(setup, replay)
-                if ending is Ending.INPUT_DONE:
-                    return
-                prepared, replay, attempt = driver.next_connection, 0, 0
-                parts.tracer.moved_on()
-                parts.record.handed_over(connection.core)
-            except Exception as exc:
-                if not started or policy is None or not recoverable(exc):
-                    raise
-                now = trio.current_time()
-                if driver is not None and driver.last_heard - began >= policy.max_delay:
-                    attempt = 0  # that connection worked for a while: a new outage
-                if attempt == 0:
-                    outage_began = now
-                attempt += 1
-                replay = attempt
-                delay = policy.delay(attempt, random.random())
-                if attempt > policy.max_attempts or now + delay - outage_began > policy.max_outage:
-                    raise ReconnectFailedError(attempt - 1, now - outage_began, exc) from exc
-                cause = parts.redactor.text(str(exc))  # a close reason may quote the key
-                logger.warning(
-                    "realtime connection lost (%s); reconnecting in %.1f s", cause, delay
-                )
-                parts.tracer.connection_lost(attempt, cause)
-                await parts.sink.deliver(Reconnecting(attempt, delay, cause))
-                await trio.sleep(delay)
+        try:
+            parts, policy = self._parts, self._parts.options.reconnect
+            open_next = functools.partial(hosts.start, self._hold_open)
+            prepared: OpenConnection | None = None
+            attempt, outage_began, replay, started = 0, 0.0, None, False
+            while True:
+                driver: ConnectionDriver | None = None
+                began = trio.current_time()
+                try:
+                    async with (
+                        open_connection(self._opener) if prepared is None else held(prepared)
+                    ) as connection:
+                        prepared = None
+                        setup, connection.setup_events = connection.setup_events, []
+                        setup = setup if not started else []
+                        if not started:
+                            task_status.started()
+                            started = True
+                        driver = ConnectionDriver(connection, parts, open_next)
+                        began = trio.current_time()
+                        ending = await driver.run(setup, replay)
+                    if ending is Ending.INPUT_DONE:
+                        return
+                    prepared, replay, attempt = driver.next_connection, 0, 0
+                    parts.tracer.moved_on()
+                    parts.record.handed_over(connection.core)
+                except Exception as exc:
+                    if not started or policy is None or not recoverable(exc):
+                        raise
+                    now = trio.current_time()
+                    if driver is not None and driver.last_heard - began >= policy.max_delay:
+                        attempt = 0  # that connection worked for a while: a new outage
+                    if attempt == 0:
+                        outage_began = now
+                    attempt += 1
+                    replay = attempt
+                    delay = policy.delay(attempt, random.random())
+                    if (
+                        attempt > policy.max_attempts
+                        or now + delay - outage_began > policy.max_outage
+                    ):
+                        raise ReconnectFailedError(attempt - 1, now - outage_began, exc) from exc
+                    cause = parts.redactor.text(str(exc))  # a close reason may quote the key
+                    logger.warning(
+                        "realtime connection lost (%s); reconnecting in %.1f s", cause, delay
+                    )
+                    parts.tracer.connection_lost(attempt, cause)
+                    await parts.sink.deliver(Reconnecting(attempt, delay, cause))
+                    await trio.sleep(delay)
+        finally:
+            done.set()
 
     async def _hold_open(self, task_status: trio.TaskStatus[OpenConnection]) -> None:
         """Open the next connection ahead of a rotation, in a task of the session's that

@@ -38,7 +38,7 @@ class EventSink:
     """Where connections put events. Closing the receiving end means you stopped listening:
     later events are counted as dropped and the session carries on."""
 
-    __slots__ = ("_channel", "_record", "_stats", "_tracer")
+    __slots__ = ("_channel", "_record", "_stats", "_tracer", "finished")
 
     def __init__(
         self,
@@ -51,6 +51,7 @@ class EventSink:
         self._stats = stats
         self._tracer = tracer
         self._record = record
+        self.finished = False  # closed: no more events will come
 
     def offer(self, event: RealtimeEvent, core: RealtimeConnection) -> bool:
         """Note what a server event means, and hand it to the reader if that needs no
@@ -75,6 +76,7 @@ class EventSink:
 
     def close(self) -> None:
         """No more events: your ``async for`` ends once it has read what is there."""
+        self.finished = True
         self._channel.close()
 
     def _observe(self, event: RealtimeEvent) -> None:
