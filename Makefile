@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs docs-serve bench bench-compare samples clean
+.PHONY: demo test lint typecheck pytest docs docs-serve bench bench-compare bench-phone samples clean
 
 DEMO_STAMP := $(VENV)/.installed-demo
 
@@ -60,6 +60,10 @@ test: lint typecheck pytest docs
 
 bench: $(STAMP)
 	$(BIN)/python bench/realtime_cpu.py --streams 1,10,100,500 --seconds 4 --flat-out-seconds 30
+
+# Phone calls: G.711 passed through against converted to 24 kHz PCM16 (about 20 min).
+bench-phone: $(STAMP)
+	$(BIN)/python bench/telephony.py --streams 100,500 --seconds 20 --repeats 3
 
 # The reference is a benchmark dependency only: it gets a venv of its own, never ours.
 REFERENCE := .venv-reference

@@ -33,7 +33,8 @@ from typing import Any
 from _cell import STAMP, percentile_ms
 from websockets.asyncio.server import ServerConnection, serve
 
-BYTES_PER_SECOND = 48_000  # 24 kHz PCM16 mono
+BYTES_PER_SECOND = {"audio/pcm": 48_000, "audio/pcmu": 8_000, "audio/pcma": 8_000}
+"""24 kHz PCM16 mono, or 8 kHz G.711: what a second of each format is."""
 
 
 class Stats:
@@ -46,7 +47,8 @@ class Stats:
         self.wall0 = time.monotonic()
         self.messages = 0
         self.appends = 0
-        self.audio_bytes = 0
+        self.audio_ms = 0
+        self.wire_bytes = 0  # every client message, as it came: JSON and base64
         self.turns = 0
         self.connections = 0
         self.lags: list[float] = []
@@ -61,7 +63,8 @@ class Stats:
             "wall_s": time.monotonic() - self.wall0,
             "messages": self.messages,
             "appends": self.appends,
-            "audio_s": self.audio_bytes / BYTES_PER_SECOND,
+            "audio_s": self.audio_ms / 1000,
+            "wire_bytes": self.wire_bytes,
             "turns": self.turns,
             "connections": self.connections,
             "lag_p99_ms": percentile_ms(lags, 0.99),
@@ -164,8 +167,10 @@ async def transcription(ws: ServerConnection) -> None:
         )  # fmt: skip
 
     await ws.send(_event("session.created", counter, session=config))
+    second = BYTES_PER_SECOND["audio/pcm"]  # until the session names another format
     async for message in ws:
         STATS.messages += 1
+        STATS.wire_bytes += len(message)
         if '"input_audio_buffer.append"' in message:  # the hot path: no JSON parse
             start = message.index('"audio"')
             start = message.index('"', start + 7) + 1
@@ -174,17 +179,19 @@ async def transcription(ws: ServerConnection) -> None:
             stamps.read(audio)
             size = len(audio)
             STATS.appends += 1
-            STATS.audio_bytes += size
+            STATS.audio_ms += size * 1000 // second
             buffered += size
-            heard_ms += size // 48
-            while buffered >= BYTES_PER_SECOND:  # the "VAD": a turn per second of audio
-                buffered -= BYTES_PER_SECOND
+            heard_ms += size * 1000 // second
+            while buffered >= second:  # the "VAD": a turn per second of audio
+                buffered -= second
                 await turn(vad=True)
             continue
         event = json.loads(message)
         kind = event.get("type")
         if kind == "session.update":
             _merge(config, event.get("session") or {})
+            audio_format = config["audio"]["input"].get("format") or {}
+            second = BYTES_PER_SECOND.get(audio_format.get("type", "audio/pcm"), second)
             await ws.send(_event("session.updated", counter, session=config))
         elif kind == "input_audio_buffer.commit" and buffered:
             buffered = 0

@@ -3,6 +3,7 @@
     python bench/profile_client.py ws://127.0.0.1:PORT --streams 500 --frame-ms 20
     .venv-reference/bin/python bench/profile_client.py --reference ws://... (same flags)
     python bench/profile_client.py ... --top 30     # and the 30 costliest functions
+    python bench/profile_client.py --phone ws://... --mode passthrough   # phone_client.py
 
 Runs trio_client.py (or reference_client.py) under cProfile against a running
 bench/ga_server.py, and prints each layer's share of the profiled self time, plus the
@@ -69,6 +70,9 @@ def main() -> None:
         top = int(sys.argv[at + 1])
         del sys.argv[at : at + 2]
     script = HERE / ("reference_client.py" if reference else "trio_client.py")
+    if "--phone" in sys.argv:  # phone_client.py instead; pass its --mode too
+        sys.argv.remove("--phone")
+        script = HERE / "phone_client.py"
     pauses: list[float] = []
     started = [0.0]
 
