@@ -58,15 +58,22 @@ async def server_stats(url: str) -> dict[str, Any]:
         return dict(json.loads(await ws.get_message()))
 
 
+def run_measured(
+    command: list[str], name: str, url: str, seconds: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run one client process; what it measured, and what the server saw meanwhile."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds * 20 + 120)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result, trio.run(server_stats, url)
+
+
 def run_client(python: str, client: str, url: str, streams: int, frame_ms: int,
                seconds: int) -> dict[str, Any]:  # fmt: skip
     command = [python, str(HERE / CLIENTS[client]), url, "--streams", str(streams),
                "--frame-ms", str(frame_ms), "--seconds", str(seconds)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds * 20 + 120)
-    if done.returncode != 0:
-        raise SystemExit(f"{client} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    server = trio.run(server_stats, url)
+    result, server = run_measured(command, client, url, seconds)
     result["messages_per_stream_s"] = server["messages"] / (streams * seconds)
     result["server_lag_p99_ms"] = server["lag_p99_ms"]
     result["send_delay_p50_ms"] = server["send_delay_p50_ms"]

@@ -23,9 +23,10 @@ import numpy.typing as npt
 import soundfile
 import soxr
 import trio
-from _cell import STAMP, Measurements, frame
+from _cell import STAMP, frame
+from trio_client import run
 
-from trio_stt import ClientConfig, OpenAISTTModel, SessionOptions, StreamedAudioInput
+from trio_stt import StreamedAudioInput
 from trio_stt._protocol import PCMU
 
 PHONE_RATE = 8000
@@ -84,66 +85,33 @@ class Converter:
         return pcm
 
 
-async def one_call(
-    model: OpenAISTTModel,
-    index: int,
-    measured: Measurements,
-    ready: trio.Semaphore,
-    go: trio.Event,
-) -> None:
-    args = measured.args
-    passthrough = args.mode == "passthrough"
-    await trio.sleep(index / args.streams)
-    audio = StreamedAudioInput(format="audio/pcmu" if passthrough else "audio/pcm")
-    converter = Converter(len(phone_frame(args.frame_ms)))
-    options = SessionOptions(connect_timeout=60, session_created_timeout=60,
-                             session_updated_timeout=60)  # fmt: skip
-    chunk, period = phone_frame(args.frame_ms), args.frame_ms / 1000
-    async with model.create_session(audio, options=options) as session:
-        turns = session.transcribe_turns()
-        ready.release()
-        await go.wait()
-        await trio.sleep(index / args.streams)
+class PassthroughFeeder:
+    """The carrier's frame, stamped, added to a G.711 session as it is."""
 
-        async def produce() -> None:
-            start = trio.current_time()
-            frames = args.seconds * 1000 // args.frame_ms
-            for i in range(frames):
-                if passthrough:
-                    await audio.add_audio(stamped_bytes(chunk))
-                else:
-                    pcm = converter.convert(chunk, last=i == frames - 1)
-                    if pcm is not None:
-                        await audio.add_audio(pcm)
-                await trio.sleep_until(start + (i + 1) * period)
-            measured.fell_behind(trio.current_time() - (start + (i + 1) * period))
-            await audio.aclose()
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.audio = StreamedAudioInput(format="audio/pcmu")
+        self.chunk = phone_frame(args.frame_ms)
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(produce)
-            async for text in turns:
-                measured.turn(text)
+    async def add(self, i: int, last: bool) -> None:
+        await self.audio.add_audio(stamped_bytes(self.chunk))
 
 
-async def main() -> None:
-    args = parse_args()
-    measured = Measurements(args)
-    base_url = args.url.replace("ws://", "http://", 1)
-    config = ClientConfig(base_url=base_url, websocket_base_url=args.url)
-    model = OpenAISTTModel("gpt-4o-transcribe", config)
-    ready, go = trio.Semaphore(0, max_value=args.streams), trio.Event()
-    measured.before_setup()
-    async with trio.open_nursery() as nursery:
-        for i in range(args.streams):
-            nursery.start_soon(one_call, model, i, measured, ready, go)
-        for _ in range(args.streams):
-            await ready.acquire()
-        measured.after_setup()
-        measured.before_streaming()
-        go.set()
-    measured.after_streaming()
-    measured.report()
+class ConvertingFeeder:
+    """The carrier's frame decoded and brought to 24 kHz, added to a PCM session."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.audio = StreamedAudioInput()
+        self.chunk = phone_frame(args.frame_ms)
+        self.converter = Converter(len(self.chunk))
+
+    async def add(self, i: int, last: bool) -> None:
+        pcm = self.converter.convert(self.chunk, last=last)
+        if pcm is not None:
+            await self.audio.add_audio(pcm)
+        else:
+            await trio.lowlevel.checkpoint()
 
 
 if __name__ == "__main__":
-    trio.run(main)
+    args = parse_args()
+    trio.run(run, args, PassthroughFeeder if args.mode == "passthrough" else ConvertingFeeder)

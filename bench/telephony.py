@@ -27,8 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import trio
-from compare import pacing_floor, server_stats
+from compare import pacing_floor, run_measured
 
 HERE = Path(__file__).resolve().parent
 MODES = ["passthrough", "pcm"]
@@ -54,11 +53,7 @@ RATIO_KEYS = ["cpu_per_audio_s", "cpu_above_floor", "wire_bytes_per_call_s", "se
 def run_client(mode: str, url: str, streams: int, seconds: int) -> dict[str, Any]:
     command = [sys.executable, str(HERE / "phone_client.py"), url, "--mode", mode,
                "--streams", str(streams), "--seconds", str(seconds)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds * 20 + 120)
-    if done.returncode != 0:
-        raise SystemExit(f"{mode} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    server = trio.run(server_stats, url)
+    result, server = run_measured(command, mode, url, seconds)
     result["wire_bytes_per_call_s"] = server["wire_bytes"] / (streams * seconds)
     result["messages_per_stream_s"] = server["messages"] / (streams * seconds)
     result["send_delay_p50_ms"] = server["send_delay_p50_ms"]

@@ -5,14 +5,40 @@
 Each session connects (staggered over a second), waits until all are ready, then streams
 ``--seconds`` of audio in ``--frame-ms`` frames paced at real time, ends its input, and reads
 its turns from ``transcribe_turns()``. Prints one JSON line of measurements.
+
+:func:`run` is the harness; what each session is fed is a :class:`Feeder`, so that
+phone_client.py runs the same sessions on G.711.
 """
 
 from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Protocol
 
 import trio
 from _cell import Measurements, frame, parse_args, stamped
 
 from trio_stt import ClientConfig, OpenAISTTModel, SessionOptions, StreamedAudioInput
+
+
+class Feeder(Protocol):
+    """One session's audio: the input it reads, and each frame's hand-over."""
+
+    audio: StreamedAudioInput
+
+    async def add(self, i: int, last: bool) -> None: ...
+
+
+class PcmFeeder:
+    """The same 24 kHz int16 frame, stamped, every time."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.audio = StreamedAudioInput()
+        self.chunk = frame(args.frame_ms)
+
+    async def add(self, i: int, last: bool) -> None:
+        await self.audio.add_audio(stamped(self.chunk))
 
 
 async def one_session(
@@ -21,14 +47,14 @@ async def one_session(
     measured: Measurements,
     ready: trio.Semaphore,
     go: trio.Event,
+    feeder: Feeder,
 ) -> None:
     args = measured.args
     await trio.sleep(index / args.streams)
-    audio = StreamedAudioInput()
     options = SessionOptions(connect_timeout=60, session_created_timeout=60,
                              session_updated_timeout=60)  # fmt: skip
-    chunk, period = frame(args.frame_ms), args.frame_ms / 1000
-    async with model.create_session(audio, options=options) as session:
+    period = args.frame_ms / 1000
+    async with model.create_session(feeder.audio, options=options) as session:
         turns = session.transcribe_turns()
         ready.release()
         await go.wait()
@@ -36,11 +62,12 @@ async def one_session(
 
         async def produce() -> None:
             start = trio.current_time()
-            for i in range(args.seconds * 1000 // args.frame_ms):
-                await audio.add_audio(stamped(chunk))
+            frames = args.seconds * 1000 // args.frame_ms
+            for i in range(frames):
+                await feeder.add(i, i == frames - 1)
                 await trio.sleep_until(start + (i + 1) * period)
-            measured.fell_behind(trio.current_time() - (start + (i + 1) * period))
-            await audio.aclose()
+            measured.fell_behind(trio.current_time() - (start + frames * period))
+            await feeder.audio.aclose()
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(produce)
@@ -48,8 +75,8 @@ async def one_session(
                 measured.turn(text)
 
 
-async def main() -> None:
-    args = parse_args(__doc__ or "")
+async def run(args: argparse.Namespace, feeder: Callable[[argparse.Namespace], Feeder]) -> None:
+    """``args.streams`` sessions, each fed by a new *feeder*; prints the measurements."""
     measured = Measurements(args)
     base_url = args.url.replace("ws://", "http://", 1)
     config = ClientConfig(base_url=base_url, websocket_base_url=args.url)
@@ -58,7 +85,7 @@ async def main() -> None:
     measured.before_setup()
     async with trio.open_nursery() as nursery:
         for i in range(args.streams):
-            nursery.start_soon(one_session, model, i, measured, ready, go)
+            nursery.start_soon(one_session, model, i, measured, ready, go, feeder(args))
         for _ in range(args.streams):
             await ready.acquire()
         measured.after_setup()
@@ -69,4 +96,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main)
+    trio.run(run, parse_args(__doc__ or ""), PcmFeeder)
