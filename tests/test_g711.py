@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,9 +24,11 @@ import trio.testing
 from trio_stt import (
     AudioFormatError,
     AudioLost,
+    RealtimeEvent,
     Reconnected,
     ReconnectPolicy,
     SessionOptions,
+    SessionStatistics,
     StreamedAudioInput,
     STTModelSettings,
     TokenUsage,
@@ -34,7 +38,12 @@ from trio_stt import (
 from trio_stt._audio_files import encode_g711, read_g711
 from trio_stt._protocol import PCMA, PCMU, RealtimeConnection, wire_format
 from trio_stt._protocol._dialects import build_session_update
-from trio_stt.testing import RealtimeFaults, ScriptedRecognizer, open_fake_server
+from trio_stt.testing import (
+    RealtimeFaults,
+    RecordedSession,
+    ScriptedRecognizer,
+    open_fake_server,
+)
 
 from .helpers import assert_nothing_left, hear, tone
 
@@ -49,6 +58,50 @@ def g711(samples_24k: npt.NDArray[np.float32], law: str) -> bytes:
     """24 kHz float audio as a phone line carries it: 8 kHz, encoded by libsndfile."""
     samples = np.round(samples_24k[::3] * 32767).astype(np.int16)
     return encode_g711(samples, law)  # type: ignore[arg-type]
+
+
+@dataclass
+class Call:
+    """What :func:`place_call` saw: the session's events of interest, its statistics and
+    every connection the server was sent."""
+
+    events: list[RealtimeEvent]
+    stats: SessionStatistics
+    sessions: list[RecordedSession]
+
+
+async def place_call(
+    law: str,
+    call: bytes,
+    settings: STTModelSettings,
+    *,
+    frame_bytes: int,
+    faults: RealtimeFaults,
+    **options: Any,
+) -> Call:
+    """Send *call* in frames of *frame_bytes* at real time (on the mock clock) to a fake
+    server that keeps every byte it is sent and hears tones."""
+    faults.keep_audio = True
+    async with open_fake_server(recognizer=ScriptedRecognizer(fn=hear), faults=faults) as server:
+        audio = StreamedAudioInput(format=law)  # type: ignore[arg-type]
+        model = server.model("gpt-4o-transcribe")
+        session_options = SessionOptions(connector=server.connector, **options)
+        events: list[RealtimeEvent] = []
+        async with model.create_session(audio, settings, options=session_options) as session:
+
+            async def carrier() -> None:
+                for start in range(0, len(call), frame_bytes):
+                    await audio.add_audio(call[start : start + frame_bytes])
+                    await trio.sleep(frame_bytes / 8000)
+                await audio.aclose()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(carrier)
+                async for event in session.events():
+                    if isinstance(event, (AudioLost, Reconnected, Turn)):
+                        events.append(event)
+        await assert_nothing_left(server)
+        return Call(events, session.statistics(), server.sessions)
 
 
 @pytest.mark.parametrize(("law", "subtype"), LAWS)
@@ -144,28 +197,9 @@ async def test_g711_goes_out_as_it_came_and_every_duration_is_8_khz(
     call = b"".join(
         g711(tone(k, 1.5), law) + g711(np.zeros(24_000, np.float32), law) for k in (1, 2)
     )
-    faults = RealtimeFaults(keep_audio=True)
-    async with open_fake_server(recognizer=ScriptedRecognizer(fn=hear), faults=faults) as server:
-        audio = StreamedAudioInput(format=law)  # type: ignore[arg-type]
-        model = server.model("gpt-4o-transcribe")
-        options = SessionOptions(connector=server.connector)
-        turns: list[Turn] = []
-        async with model.create_session(audio, VAD, options=options) as session:
-
-            async def carrier() -> None:
-                for start in range(0, len(call), 160):  # 20 ms
-                    await audio.add_audio(call[start : start + 160])
-                    await trio.sleep(0.02)
-                await audio.aclose()
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(carrier)
-                async for event in session.events():
-                    if isinstance(event, Turn):
-                        turns.append(event)
-        stats = session.statistics()
-        sent = server.sessions[0]
-        await assert_nothing_left(server)
+    heard = await place_call(law, call, VAD, frame_bytes=160, faults=RealtimeFaults())
+    sent, stats = heard.sessions[0], heard.stats
+    turns = [e for e in heard.events if isinstance(e, Turn)]
     update = sent.events_of("session.update")[0]
     assert update["session"]["audio"]["input"]["format"] == {"type": law}
     assert bytes(sent.audio or b"") == call  # byte for byte: no decode, no resample
@@ -186,32 +220,12 @@ async def test_a_reconnect_replays_g711_byte_for_byte_and_reports_the_loss_in_8_
     sent exactly the last 2 s of the caller's bytes, and the rest is reported lost, to the
     millisecond."""
     speech = g711(tone(3, 8.0), law) + g711(np.zeros(4800, np.float32), law)
-    faults = RealtimeFaults(keep_audio=True, drops=[(60, 1011)])
-    async with open_fake_server(recognizer=ScriptedRecognizer(fn=hear), faults=faults) as server:
-        audio = StreamedAudioInput(format=law)  # type: ignore[arg-type]
-        options = SessionOptions(
-            connector=server.connector,
-            reconnect=ReconnectPolicy(replay_seconds=2.0, initial_delay=0.05),
-            min_append_ms=100,
-            max_append_ms=100,
-        )
-        model = server.model("gpt-4o-transcribe")
-        events = []
-        async with model.create_session(audio, MANUAL, options=options) as session:
-
-            async def caller() -> None:
-                for start in range(0, len(speech), 800):
-                    await audio.add_audio(speech[start : start + 800])
-                    await trio.sleep(0.1)
-                await audio.aclose()
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(caller)
-                async for event in session.events():
-                    if isinstance(event, (AudioLost, Reconnected, Turn)):
-                        events.append(event)
-        stats = session.statistics()
-        first, second = server.sessions
+    heard = await place_call(
+        law, speech, MANUAL, frame_bytes=800, faults=RealtimeFaults(drops=[(60, 1011)]),
+        reconnect=ReconnectPolicy(replay_seconds=2.0, initial_delay=0.05),
+        min_append_ms=100, max_append_ms=100,
+    )  # fmt: skip
+    events, stats, (first, second) = heard.events, heard.stats, heard.sessions
     replayed = [e for e in events if isinstance(e, Reconnected)]
     lost = [e for e in events if isinstance(e, AudioLost)]
     cut_at = len(first.audio or b"")
