@@ -7,6 +7,7 @@ lost, or counted at the wrong rate changes what the assertions see.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pytest
 import soundfile
 import trio
 import trio.testing
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from trio_stt import (
     AudioFormatError,
@@ -77,6 +79,7 @@ async def place_call(
     *,
     frame_bytes: int,
     faults: RealtimeFaults,
+    trace_audio: bool = False,
     **options: Any,
 ) -> Call:
     """Send *call* in frames of *frame_bytes* at real time (on the mock clock) to a fake
@@ -87,7 +90,10 @@ async def place_call(
         model = server.model("gpt-4o-transcribe")
         session_options = SessionOptions(connector=server.connector, **options)
         events: list[RealtimeEvent] = []
-        async with model.create_session(audio, settings, options=session_options) as session:
+        session_cm = model.create_session(
+            audio, settings, options=session_options, trace_include_sensitive_audio_data=trace_audio
+        )
+        async with session_cm as session:
 
             async def carrier() -> None:
                 for start in range(0, len(call), frame_bytes):
@@ -285,3 +291,16 @@ async def test_feed_from_file_encodes_a_wav_for_a_g711_input(tmp_path: Path) -> 
                 turns = [text async for text in session.transcribe_turns()]
     assert turns == ["turn 4 1.0s"]
     assert bytes(server.sessions[0].audio or b"") == read_g711(wav, "audio/pcma")
+
+
+@pytest.mark.parametrize("law", ["audio/pcmu", "audio/pcma"])
+async def test_a_turns_span_names_the_format_and_holds_the_bytes_sent(
+    exact_clock: trio.testing.MockClock, span_exporter: InMemorySpanExporter, law: str
+) -> None:
+    call = g711(tone(5, 1.0), law)
+    faults = RealtimeFaults()
+    await place_call(law, call, MANUAL, frame_bytes=160, faults=faults, trace_audio=True)
+    (span,) = span_exporter.get_finished_spans()
+    attributes = span.attributes or {}
+    assert attributes["trio_stt.input_format"] == law.removeprefix("audio/")
+    assert base64.b64decode(str(attributes["trio_stt.input"])) == call

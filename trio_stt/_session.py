@@ -98,6 +98,7 @@ class OpenAISTTTranscriptionSession:
             {"language": settings.language, "prompt": settings.prompt,
              "turn_detection": settings.turn_detection},
             tracing,
+            wire.name.removeprefix("audio/"),
         )  # fmt: skip
         self._parts = SessionParts(
             options=options,

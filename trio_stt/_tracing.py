@@ -30,7 +30,8 @@ SPAN_NAME = "transcription"
 
 @dataclass(frozen=True)
 class TracingOptions:
-    """The Agents SDK's two flags: text (transcripts, errors) and audio (base64 PCM)."""
+    """The Agents SDK's two flags: text (transcripts, errors) and audio (base64 of what was
+    sent: PCM16, or G.711 as it came)."""
 
     include_sensitive_data: bool = True
     include_sensitive_audio_data: bool = False
@@ -45,7 +46,13 @@ def _describe(exc: BaseException, sensitive: bool) -> str:
 class TurnSpan:
     """A span that is started and finished by hand (a realtime turn outlives any ``with``)."""
 
-    def __init__(self, model: str, model_config: Mapping[str, Any], options: TracingOptions):
+    def __init__(
+        self,
+        model: str,
+        model_config: Mapping[str, Any],
+        options: TracingOptions,
+        input_format: str = "pcm",
+    ):
         self._options = options
         self._span: Span | None = _tracer.start_span(
             SPAN_NAME,
@@ -53,7 +60,7 @@ class TurnSpan:
                 "gen_ai.operation.name": "transcription",
                 "gen_ai.request.model": model,
                 "trio_stt.model_config": json.dumps(dict(model_config), default=str),
-                "trio_stt.input_format": "pcm",
+                "trio_stt.input_format": input_format,
             },
         )
 
@@ -111,7 +118,14 @@ class TurnTracer:
     ``trace_include_sensitive_audio_data``.
     """
 
-    def __init__(self, model: str, config: Mapping[str, Any], options: TracingOptions) -> None:
+    def __init__(
+        self,
+        model: str,
+        config: Mapping[str, Any],
+        options: TracingOptions,
+        input_format: str = "pcm",
+    ) -> None:
+        self._input_format = input_format  # "pcm" as the reference says, or "pcmu", "pcma"
         self._model = model
         self._config = config
         self._options = options
@@ -129,7 +143,9 @@ class TurnTracer:
         span = self._spans.get(item_id)
         if span is None:
             config = {**self._config, "item_id": item_id}
-            span = self._spans[item_id] = TurnSpan(self._model, config, self._options)
+            span = self._spans[item_id] = TurnSpan(
+                self._model, config, self._options, self._input_format
+            )
             span.set_attribute("trio_stt.item_id", item_id)
         if committed and self._audio:
             span.set_input_audio(base64.b64encode(b"".join(self._audio)).decode())
