@@ -164,9 +164,9 @@ def test_an_input_that_cannot_be_g711_is_refused_when_made(
 @pytest.mark.parametrize(
     ("fmt", "chunk", "words"),
     [
-        ("audio/pcmu", np.zeros(160, np.int16), "got a int16 array of shape \\(160,\\)"),
-        ("audio/pcma", np.zeros(160, np.float32), "got a float32 array"),
-        ("audio/pcmu", np.zeros((80, 2), np.uint8), "got a uint8 array of shape \\(80, 2\\)"),
+        ("audio/pcmu", np.zeros(160, np.int16), "got an array of int16, shape \\(160,\\)"),
+        ("audio/pcma", np.zeros(160, np.float32), "got an array of float32"),
+        ("audio/pcmu", np.zeros((80, 2), np.uint8), "got an array of uint8, shape \\(80, 2\\)"),
         ("audio/pcmu", "\xff" * 160, "got str"),
         ("audio/pcma", b"", "audio chunk is empty"),
         ("audio/pcm", b"\x00\x00" * 240, "got bytes: this input sends audio/pcm"),

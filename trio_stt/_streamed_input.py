@@ -84,7 +84,7 @@ def _g711_bytes(audio: object, name: str) -> bytes:
         data = audio.tobytes()
     else:
         given = (
-            f"a {audio.dtype} array of shape {audio.shape}"
+            f"an array of {audio.dtype}, shape {audio.shape}"
             if isinstance(audio, np.ndarray)
             else type(audio).__name__
         )
