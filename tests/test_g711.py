@@ -304,3 +304,19 @@ async def test_a_turns_span_names_the_format_and_holds_the_bytes_sent(
     attributes = span.attributes or {}
     assert attributes["trio_stt.input_format"] == law.removeprefix("audio/")
     assert base64.b64decode(str(attributes["trio_stt.input"])) == call
+
+
+async def test_a_headerless_g711_file_is_uploaded_as_flac(tmp_path: Path) -> None:
+    """OpenAI's upload takes no raw µ-law: the file is decoded by its name and sent as FLAC."""
+    call = tmp_path / "call.ulaw"
+    call.write_bytes(g711(np.concatenate([tone(6, 1.0), np.zeros(4800, np.float32)]), "audio/pcmu"))
+
+    def pitch_and_length(samples: npt.NDArray[np.int16], rate: int) -> str:
+        return f"{hear(samples, rate).rsplit(' ', 1)[0]}, {len(samples) / rate:.1f} s at {rate} Hz"
+
+    recognizer = ScriptedRecognizer(fn=pitch_and_length)
+    async with open_fake_server(recognizer=recognizer) as server:
+        async with server.model("gpt-4o-transcribe") as model:
+            result = await model.transcribe_file(call)
+        assert [request.filename for request in server.requests] == ["call.flac"]
+    assert result.text == "turn 6, 1.2 s at 8000 Hz"
