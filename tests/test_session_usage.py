@@ -3,6 +3,7 @@ two calls together, files sent flat out. One regression test per defect found th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from functools import partial
@@ -516,3 +517,49 @@ async def test_a_session_that_ends_says_goodbye_though_you_leave_at_once() -> No
                 codes.append(await codes_rx.receive())
         nursery.cancel_scope.cancel()
     assert codes == [1000] * 20
+
+
+async def _ping_storm(request: trio_websocket.WebSocketRequest) -> None:
+    """A server that answers updates and pings all the while, as servers with keepalive
+    pings do: some pings arrive while the client is closing."""
+    ws = await request.accept()
+    await ws.send_message(json.dumps({"type": "session.created",
+                                      "session": {"type": "transcription"}}))  # fmt: skip
+
+    async def ping() -> None:
+        with contextlib.suppress(Exception):  # trio-websocket fails to ping a closing peer too
+            while True:
+                await ws.ping()
+                await trio.sleep(0)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ping)
+        with contextlib.suppress(trio_websocket.ConnectionClosed):
+            while True:
+                message = json.loads(await ws.get_message())
+                if message["type"] == "session.update":
+                    answer = {"type": "session.updated", "session": message["session"]}
+                    await ws.send_message(json.dumps(answer))
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_ping_while_the_session_says_goodbye_is_not_a_lost_connection() -> None:
+    """Defect: a server's ping that arrived while the client was closing made trio-websocket
+    answer in a state where no pong may be sent; the finished session took that for a lost
+    connection, tried to reconnect and failed with ClosedResourceError (500 calls in the
+    phone benchmark)."""
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(
+            trio_websocket.serve_websocket, _ping_storm, "127.0.0.1", 0, None
+        )
+        url = f"ws://127.0.0.1:{server.port}"
+        config = ClientConfig(base_url=url.replace("ws", "http", 1), websocket_base_url=url)
+        model = OpenAISTTModel("gpt-4o-transcribe", config)
+        for _ in range(30):
+            audio = StreamedAudioInput()
+            async with model.create_session(audio, MANUAL) as session:
+                await audio.aclose()
+                turns = [text async for text in session.transcribe_turns()]
+            assert turns == []
+            assert session.statistics().reconnects == 0
+        nursery.cancel_scope.cancel()

@@ -244,6 +244,12 @@ class OpenAISTTTranscriptionSession:
                     parts.tracer.moved_on()
                     parts.record.handed_over(connection.core)
                 except Exception as exc:
+                    if parts.sink.finished:
+                        # Every turn is out and your loop has ended: a connection that fails
+                        # as it closes (trio-websocket answering a ping mid-goodbye) loses
+                        # nothing, and is no reason to open another.
+                        logger.debug("the connection failed as it closed", exc_info=True)
+                        return
                     if not started or policy is None or not recoverable(exc):
                         raise
                     now = trio.current_time()
