@@ -527,10 +527,11 @@ async def _ping_storm(request: trio_websocket.WebSocketRequest) -> None:
                                       "session": {"type": "transcription"}}))  # fmt: skip
 
     async def ping() -> None:
+        await trio.lowlevel.checkpoint()
         with contextlib.suppress(Exception):  # trio-websocket fails to ping a closing peer too
             while True:
                 await ws.ping()
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(ping)

@@ -249,7 +249,7 @@ class OpenAISTTTranscriptionSession:
                         # as it closes (trio-websocket answering a ping mid-goodbye) loses
                         # nothing, and is no reason to open another.
                         logger.debug("the connection failed as it closed", exc_info=True)
-                        return
+                        return  # noqa: ASYNC910  # the connection's block awaited
                     if not started or policy is None or not recoverable(exc):
                         raise
                     now = trio.current_time()
