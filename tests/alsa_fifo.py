@@ -13,6 +13,8 @@ writes whole periods: 100 ms, the block the microphone helper asks PortAudio for
 
 from __future__ import annotations
 
+import ctypes.util
+import importlib.util
 import os
 import threading
 import time
@@ -32,6 +34,19 @@ pcm.quiet {{ type null }}
 """
 
 BLOCK_S = 0.1  # what the client reads per period: ALSA reads the FIFO in whole periods
+
+
+def portaudio_missing() -> str | None:
+    """Why the microphone cannot be tested here, or ``None``.
+
+    Not by importing sounddevice: that starts PortAudio, which must first see the test's
+    ALSA configuration.
+    """
+    if importlib.util.find_spec("sounddevice") is None:
+        return "the microphone tests need sounddevice: pip install 'trio-stt[mic]'"
+    if ctypes.util.find_library("portaudio") is None:
+        return "the microphone tests need PortAudio: apt install libportaudio2"
+    return None
 
 
 class PlayingDevice:

@@ -25,7 +25,7 @@ import soundfile
 from trio_stt._audio import write_wav
 from trio_stt.testing import bundled_samples
 
-from .alsa_fifo import PlayingDevice
+from .alsa_fifo import PlayingDevice, portaudio_missing
 from .helpers import serve_in_a_process
 
 pytestmark = pytest.mark.speech
@@ -91,6 +91,8 @@ def test_example_runs(where: str, code: str, server_url: str, folder: Path) -> N
         path.write_text(code)
         command = [sys.executable, str(path)]
     if "start_soon(feed_from_microphone" in code:
+        if (why := portaudio_missing()) is not None:  # as tests/test_microphone.py does
+            pytest.skip(why)
         run_until_a_turn(command, server_url, folder)
         return
     done = subprocess.run(

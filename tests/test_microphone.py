@@ -7,8 +7,6 @@ test's own nursery beside a session, and is stopped by cancelling it.
 
 from __future__ import annotations
 
-import ctypes.util
-import importlib.util
 import signal
 import subprocess
 import sys
@@ -22,22 +20,12 @@ from trio_stt import MicrophoneStats, StreamedAudioInput, feed_from_microphone
 from trio_stt.server import PocketSphinxRecognizer
 from trio_stt.testing import bundled_samples, open_fake_server, word_error_rate
 
-from .alsa_fifo import PlayingDevice
+from .alsa_fifo import PlayingDevice, portaudio_missing
 
 pytestmark = pytest.mark.speech
 
 
-def _portaudio_missing() -> str | None:
-    # Not by importing sounddevice: that starts PortAudio, which must first see the
-    # test's ALSA configuration.
-    if importlib.util.find_spec("sounddevice") is None:
-        return "the microphone tests need sounddevice: pip install 'trio-stt[mic]'"
-    if ctypes.util.find_library("portaudio") is None:
-        return "the microphone tests need PortAudio: apt install libportaudio2"
-    return None
-
-
-if (_why := _portaudio_missing()) is not None:  # .ci/run installs it
+if (_why := portaudio_missing()) is not None:  # .ci/run installs it
     pytest.skip(_why, allow_module_level=True)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ._errors import RECOVERABLE_CLOSE_CODES, RECOVERABLE_ERROR_CODES
+from ._protocol import BYTES_PER_MS
 from ._protocol._dialects import Dialect
 from ._streamed_input import AppendPolicy
 from ._websocket import WebSocketConnector
@@ -160,7 +161,7 @@ class SessionOptions:
                 f"min_append_ms ({self.min_append_ms:g})"
             )
 
-    def append_policy(self, bytes_per_ms: int = 48) -> AppendPolicy:
+    def append_policy(self, bytes_per_ms: int = BYTES_PER_MS) -> AppendPolicy:
         """The sizes and deadline the sender coalesces audio by, for audio of *bytes_per_ms*
         (48 for 24 kHz PCM16, 8 for G.711)."""
         deadline = (
