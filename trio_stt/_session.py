@@ -45,7 +45,7 @@ from ._config import ClientConfig
 from ._driver import ConnectionDriver, Ending, SessionParts
 from ._errors import ReconnectFailedError, choose_session_failure, recoverable
 from ._opening import OpenConnection, Opener, held, open_connection
-from ._protocol import RealtimeEvent, Reconnecting
+from ._protocol import RealtimeEvent, Reconnecting, wire_format
 from ._protocol._record import StreamRecord, vad_margin_ms
 from ._secrets import masking_logs
 from ._session_events import EventSink, TurnStream
@@ -85,7 +85,7 @@ class OpenAISTTTranscriptionSession:
         self.model = model
         self._input = audio
         stats = SessionStatistics()
-        wire = audio._queue.wire
+        wire = wire_format(audio.format)
         self._opener = Opener(model, settings, config, options, stats, wire)
         events_tx, self._events_rx = trio.open_memory_channel[RealtimeEvent](options.event_buffer)
         self._turns = TurnStream(self._events_rx)
