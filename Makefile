@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs docs-serve bench bench-compare bench-phone samples clean
+.PHONY: demo test lint typecheck pytest docs docs-serve bench bench-compare bench-phone bench-vad samples clean
 
 DEMO_STAMP := $(VENV)/.installed-demo
 
@@ -64,6 +64,10 @@ bench: $(STAMP)
 # Phone calls: G.711 passed through against converted to 24 kHz PCM16 (about 20 min).
 bench-phone: $(STAMP)
 	$(BIN)/python bench/telephony.py --streams 100,500 --seconds 20 --repeats 3
+
+bench-vad: $(STAMP)
+	$(BIN)/python bench/vad_detectors.py
+	cd bench && ../$(BIN)/python client_vad.py --streams 100,500 --seconds 20
 
 # The reference is a benchmark dependency only: it gets a venv of its own, never ours.
 REFERENCE := .venv-reference

@@ -91,17 +91,18 @@ async def test_transcribe_and_stream_against_a_server(tmp_path) -> None:  # type
         )
         assert done.returncode == 0, done.stderr
         assert '"text": "hello from the server"' in done.stdout
+        spoken = bundled_samples()[1].path  # real speech: the client's VAD hears it
         streamed = await trio.to_thread.run_sync(
-            lambda: cli("stream", str(path), "--base-url", server.base_url, "--fast")
+            lambda: cli("stream", str(spoken), "--base-url", server.base_url, "--fast")
         )
         assert streamed.returncode == 0, streamed.stderr
         assert streamed.stdout.strip() == "hello from the server"
         lines = streamed.stderr.splitlines()
         assert "hello from the server" in lines  # the deltas, as they came, on a line of their own
-        assert lines[0].startswith("trio-stt: gpt-live-transcribe has no server VAD")
-        assert "sent 0.5 / 0.5 s, 0 turn(s)" in lines  # progress, each on its own line
+        assert not any("one turn" in line for line in lines)  # the client finds the turns
+        assert "sent 3.3 / 3.3 s, 0 turn(s)" in lines  # progress, each on its own line
         as_json = await trio.to_thread.run_sync(
-            lambda: cli("stream", str(path), "--base-url", server.base_url, "--fast", "--json")
+            lambda: cli("stream", str(spoken), "--base-url", server.base_url, "--fast", "--json")
         )
         assert json.loads(as_json.stdout) == {"turn": 1, "text": "hello from the server"}
 

@@ -128,7 +128,7 @@ def test_beta_dialect_uses_the_retired_shape() -> None:
 def test_model_quirks_are_checked_before_sending() -> None:
     conn = RealtimeConnection()
     conn.receive('{"type":"session.created"}')
-    with pytest.raises(ConfigurationError, match="does not support turn detection"):
+    with pytest.raises(ConfigurationError, match="has no server VAD"):
         conn.update_session(
             "gpt-realtime-whisper", STTModelSettings(turn_detection={"type": "server_vad"})
         )

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from trio_stt import (
     AudioLost,
+    ClientVAD,
     RealtimeEvent,
     RealtimeServerError,
     Reconnected,
@@ -46,6 +47,8 @@ VAD = STTModelSettings(
     turn_detection={"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500}
 )
 MANUAL = STTModelSettings(turn_detection="manual")
+CLIENT_VAD = STTModelSettings(turn_detection=ClientVAD(detector="silero"))
+TONE_CLIENT_VAD = STTModelSettings(turn_detection=ClientVAD(detector="energy"))  # tones
 
 
 def recording() -> tuple[list[np.ndarray], list[str]]:
@@ -95,7 +98,9 @@ async def stream(
 
 @pytest.mark.speech
 @pytest.mark.parametrize(
-    ("settings", "commit_each"), [(VAD, False), (MANUAL, True)], ids=["server_vad", "manual"]
+    ("settings", "commit_each"),
+    [(VAD, False), (MANUAL, True), (CLIENT_VAD, False)],
+    ids=["server_vad", "manual", "client_vad"],
 )
 async def test_real_speech_through_three_drops_comes_out_once_and_whole(
     settings: STTModelSettings, commit_each: bool
@@ -127,7 +132,9 @@ async def test_real_speech_through_three_drops_comes_out_once_and_whole(
 
 
 @pytest.mark.parametrize(
-    ("settings", "commit_each"), [(VAD, False), (MANUAL, True)], ids=["server_vad", "manual"]
+    ("settings", "commit_each"),
+    [(VAD, False), (MANUAL, True), (TONE_CLIENT_VAD, False)],
+    ids=["server_vad", "manual", "client_vad"],
 )
 async def test_a_connection_cut_mid_transcript_gives_the_turn_once(
     exact_clock: trio.testing.MockClock, settings: STTModelSettings, commit_each: bool

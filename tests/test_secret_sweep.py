@@ -26,6 +26,7 @@ from trio_stt import (
     ReconnectPolicy,
     SessionOptions,
     StreamedAudioInput,
+    STTModelSettings,
 )
 from trio_stt.testing import RealtimeFaults, RestFault, open_fake_server, speech_like
 
@@ -71,7 +72,9 @@ async def _session(model: OpenAISTTModel) -> tuple[BaseException | None, list[An
     try:
         # Reconnecting, quickly: what it reports is swept too.
         fast = ReconnectPolicy(initial_delay=0.01, max_delay=0.02)
-        session_cm = model.create_session(audio, options=SessionOptions(reconnect=fast))
+        session_cm = model.create_session(
+            audio, STTModelSettings(turn_detection="manual"), options=SessionOptions(reconnect=fast)
+        )
         async with session_cm as session, trio.open_nursery() as nursery:
             nursery.start_soon(feed, audio, speech_like(0.5))
             async for event in session.events():

@@ -89,7 +89,7 @@ async def test_default_settings_on_the_wire() -> None:
 
 async def test_vad_less_model_languages_and_logprobs_on_the_wire() -> None:
     async with open_fake_server(["hi"]) as server:
-        settings = STTModelSettings(languages=["en", "fr"])
+        settings = STTModelSettings(languages=["en", "fr"], turn_detection="manual")
         await run_session(server, "gpt-live-transcribe", settings, SPEECH)
         await run_session(
             server,
@@ -129,7 +129,7 @@ async def test_beta_dialect_on_the_wire() -> None:
 async def test_audio_is_converted_float_stereo_and_48k() -> None:
     async with open_fake_server(["ok"]) as server:
         audio = StreamedAudioInput(frame_rate=48_000, channels=2)
-        async with server.model().create_session(audio) as session:
+        async with server.model().create_session(audio, MANUAL) as session:
             stereo = np.stack([speech_like(0.5, rate=48_000)] * 2, axis=1)
             await audio.add_audio(stereo)
             with pytest.raises(AudioFormatError, match="float64"):
@@ -150,9 +150,7 @@ async def test_inactivity_timeout_names_what_was_awaited(autojump_clock: trio.ab
             STTWebsocketTimeoutError,
             match=r"final transcripts after end of input \(1 outstanding\)",
         ):
-            await run_session(
-                server, "gpt-live-transcribe", STTModelSettings(), SPEECH, options=options
-            )
+            await run_session(server, "gpt-live-transcribe", MANUAL, SPEECH, options=options)
         assert trio.current_time() - start == pytest.approx(42, abs=1)
         await assert_nothing_left(server)
 
@@ -163,7 +161,7 @@ async def test_no_inactivity_timeout_while_nothing_is_awaited(
     async with open_fake_server(["late"]) as server:
         audio = StreamedAudioInput()
         options = SessionOptions(inactivity_timeout=5)
-        async with server.model().create_session(audio, options=options) as session:
+        async with server.model().create_session(audio, MANUAL, options=options) as session:
             turns = session.transcribe_turns()
             await trio.sleep(60)  # a quiet user: nothing outstanding, so no timeout
             await feed(audio, SPEECH)
@@ -340,7 +338,7 @@ async def test_fatal_errors_mid_stream(code: str, message: str) -> None:
             await run_session(
                 server,
                 "gpt-live-transcribe",
-                STTModelSettings(),
+                MANUAL,
                 SPEECH,
                 SPEECH,
                 options=SessionOptions(max_append_ms=100),
@@ -353,7 +351,7 @@ async def test_abrupt_close_carries_code_and_reason() -> None:
     faults = RealtimeFaults(close_after_appends=(1, 1011, "upstream went away"))
     async with open_fake_server(faults=faults) as server:
         with pytest.raises(WebSocketClosedError) as info:
-            await run_session(server, "gpt-live-transcribe", STTModelSettings(), SPEECH,
+            await run_session(server, "gpt-live-transcribe", MANUAL, SPEECH,
                               options=SessionOptions(reconnect=None))  # fmt: skip
         assert (info.value.code, info.value.reason) == (1011, "upstream went away")
         await assert_nothing_left(server)
@@ -362,7 +360,7 @@ async def test_abrupt_close_carries_code_and_reason() -> None:
 async def test_malformed_json_is_a_protocol_error() -> None:
     async with open_fake_server(faults=RealtimeFaults(malformed_after_appends=1)) as server:
         with pytest.raises(RemoteProtocolError, match="not valid JSON"):
-            await run_session(server, "gpt-live-transcribe", STTModelSettings(), SPEECH)
+            await run_session(server, "gpt-live-transcribe", MANUAL, SPEECH)
         await assert_nothing_left(server)
 
 
@@ -373,7 +371,7 @@ async def test_oversized_message_is_a_protocol_error(size: int) -> None:
             await run_session(
                 server,
                 "gpt-live-transcribe",
-                STTModelSettings(),
+                MANUAL,
                 SPEECH,
                 options=SessionOptions(max_message_bytes=5000),
             )
@@ -395,7 +393,7 @@ async def test_user_exception_comes_out_unchanged() -> None:
 
 async def test_settings_the_model_rejects_fail_before_connecting() -> None:
     async with open_fake_server() as server:
-        with pytest.raises(ConfigurationError, match="does not support turn detection"):
+        with pytest.raises(ConfigurationError, match="has no server VAD"):
             server.model("gpt-live-transcribe").create_session(StreamedAudioInput(), VAD)
         assert server.sessions == []
 
@@ -403,7 +401,7 @@ async def test_settings_the_model_rejects_fail_before_connecting() -> None:
 async def test_session_after_the_block_is_closed() -> None:
     async with open_fake_server(["x"]) as server:
         audio = StreamedAudioInput()
-        async with server.model().create_session(audio) as session:
+        async with server.model().create_session(audio, MANUAL) as session:
             await feed(audio, SPEECH)
             _ = [t async for t in session.transcribe_turns()]
         with pytest.raises(trio.ClosedResourceError):
@@ -492,7 +490,7 @@ async def test_cancel_while_streaming() -> None:
 async def test_cancel_while_flushing() -> None:
     async with open_fake_server(faults=RealtimeFaults(never_complete=True)) as server:
         with trio.move_on_after(1) as scope:
-            await run_session(server, "gpt-live-transcribe", STTModelSettings(), SPEECH)
+            await run_session(server, "gpt-live-transcribe", MANUAL, SPEECH)
         assert scope.cancelled_caught
         assert server.sessions[0].events_of("input_audio_buffer.commit")  # it was flushing
         await assert_nothing_left(server)
@@ -545,7 +543,7 @@ async def test_a_close_while_audio_pours_in_is_noticed_at_once(
     async with open_fake_server(faults=faults) as server:
         started = trio.current_time()
         with pytest.raises(WebSocketClosedError) as info:
-            await run_session(server, "gpt-live-transcribe", STTModelSettings(),
+            await run_session(server, "gpt-live-transcribe", MANUAL,
                               speech_like(60.0), options=options)  # fmt: skip
         assert (info.value.code, info.value.reason) == (1011, "going down")
         assert trio.current_time() - started < 1.0

@@ -394,7 +394,7 @@ async def test_push_to_talk_commit_then_close_ends_cleanly(
 ) -> None:
     """Defect: the turn came out, then the block raised WebSocketClosedError (code 1000):
     with nothing left to send at the end, our own goodbye reached the receiver as an error."""
-    settings = MANUAL if model == "gpt-4o-transcribe" else STTModelSettings()
+    settings = MANUAL  # push-to-talk: no VAD, the server's or the client's
     options = SessionOptions() if reconnect else SessionOptions(reconnect=None)
     async with open_fake_server(["over to you"]) as server:
         for _ in range(10):

@@ -144,9 +144,8 @@ async def test_realtime_manual_mode_is_one_turn_committed_at_the_end(
 ) -> None:
     frames, rate = sample.read()
     model = sphinx.model("gpt-live-transcribe")  # no server VAD: manual commits only
-    turns = await transcribe_live(
-        model, frames, rate, STTModelSettings(), chunk_ms=40, realtime=False
-    )
+    manual = STTModelSettings(turn_detection="manual")
+    turns = await transcribe_live(model, frames, rate, manual, chunk_ms=40, realtime=False)
     assert len(turns) == 1
     assert word_error_rate(sample.text, turns[0]) <= bound(sample), turns
     session = sphinx.sessions[0]

@@ -194,6 +194,9 @@ from ._settings import (
     MODEL_CAPABILITIES as MODEL_CAPABILITIES,
 )
 from ._settings import (
+    ClientVAD as ClientVAD,
+)
+from ._settings import (
     ModelCapabilities as ModelCapabilities,
 )
 from ._settings import (
@@ -216,6 +219,7 @@ __all__ = [
     "ReconnectPolicy",
     "RotationPolicy",
     "SessionStatistics",
+    "ClientVAD",
     "StreamedAudioInput",
     "feed_from_file",
     "feed_from_microphone",

@@ -37,6 +37,7 @@ import trio
 from ._errors import STTWebsocketTimeoutError, choose_session_failure, recoverable
 from ._opening import OpenConnection, server_error
 from ._protocol import (
+    MIN_COMMIT_MS,
     AudioLost,
     ClientState,
     RealtimeEvent,
@@ -50,6 +51,7 @@ from ._session_options import SessionOptions, SessionStatistics
 from ._streamed_input import AudioRequest, HandOver, InputReader, Intent
 from ._supervise import open_supervised_nursery
 from ._tracing import TurnTracer
+from ._turn_gate import COMMIT, TurnGate
 from ._websocket import bounded_sends
 
 __all__ = ["ConnectionDriver", "Ending", "SessionParts"]
@@ -83,6 +85,7 @@ class SessionParts:
     tracer: TurnTracer
     redactor: Redactor
     unconfirmed: list[AudioRequest]  # commits and clears written, not yet known to be whole
+    gate: TurnGate | None = None  # the client's turn detection, when it has one
 
 
 class ConnectionDriver:
@@ -274,6 +277,8 @@ class ConnectionDriver:
                 self._handed_over = True
             else:
                 parts.record.input_ended = True
+                if parts.gate is not None:
+                    await self._turn_ended(parts.gate)
                 for message in core.end_input():
                     await self._write(message)
                 if core.state is _ENDING:
@@ -294,9 +299,7 @@ class ConnectionDriver:
     async def _stream(self) -> HandOver | None:
         """Send your audio, commits and clears until the input ends (``None``) or a rotation
         asks for the stream to move to the next connection (:attr:`HandOver.NOW`)."""
-        core, parts, transport = self._core, self._parts, self._transport
-        reader, record, stats, tracer = parts.reader, parts.record, parts.stats, parts.tracer
-        bytes_per_second = core.audio_format.bytes_per_ms * 1000
+        reader, record, gate = self._parts.reader, self._parts.record, self._parts.gate
         await trio.lowlevel.checkpoint()
         while not record.input_ended:
             item = await reader.next()
@@ -304,29 +307,63 @@ class ConnectionDriver:
                 return item
             if isinstance(item, AudioRequest):
                 await self._request(item)
-                continue
-            data, voiced = item
-            record.appending(data, voiced >= 0)
-            await transport.send(core.append_audio(data, voiced_until_ms=voiced))
-            stats.messages_sent += 1
-            stats.audio_seconds_sent += len(data) / bytes_per_second
-            if tracer.keeps_audio:
-                tracer.add_audio(data)
+            elif gate is not None:
+                await self._gated(gate, item[0])
+            else:
+                await self._append(*item)
         return None
+
+    async def _append(self, data: bytes, voiced: float) -> None:
+        core, parts = self._core, self._parts
+        parts.record.appending(data, voiced >= 0)
+        await self._transport.send(core.append_audio(data, voiced_until_ms=voiced))
+        parts.stats.messages_sent += 1
+        parts.stats.audio_seconds_sent += len(data) / (core.audio_format.bytes_per_ms * 1000)
+        if parts.tracer.keeps_audio:
+            parts.tracer.add_audio(data)
+
+    async def _gated(self, gate: TurnGate, data: bytes) -> None:  # noqa: ASYNC910
+        """Send what the client's turn detection lets through, and commit where it says a
+        turn ends (``_turn_gate.py``). What it sends is speech, padded: voiced throughout.
+        It runs once an append; the reader it follows is the loop's cancellation point."""
+        for action in gate.feed(data):
+            if isinstance(action, bytes):
+                await self._append(action, len(action) / self._core.audio_format.bytes_per_ms)
+            elif action is COMMIT:
+                if self._core.uncommitted_ms >= MIN_COMMIT_MS:  # else it joins the next turn
+                    await self._commit()
+            else:
+                await self._parts.sink.deliver(action)
+        self._core.speech_active = gate.speaking  # a rotation waits for the turn to end
+
+    async def _turn_ended(self, gate: TurnGate) -> None:  # noqa: ASYNC910
+        """Your commit or clear, or the end of input, ends the turn the client heard (its
+        callers send next, or return to a checkpoint)."""
+        stopped = gate.end_turn()
+        if stopped is not None:
+            await self._parts.sink.deliver(stopped)
 
     async def _request(self, request: AudioRequest) -> None:
         core, parts = self._core, self._parts
         parts.unconfirmed.append(request)
+        if parts.gate is not None:
+            await self._turn_ended(parts.gate)
+            if not core.uncommitted_ms:  # nobody was speaking: nothing was sent to end
+                self._confirm_requests()
+                return
         if request.intent is Intent.COMMIT:
-            message = core.commit()
-            parts.record.committing()
+            await self._commit()
         else:
-            message = core.clear()
             parts.record.clearing()
-        await self._write(message)
-        parts.stats.commits_sent += request.intent is Intent.COMMIT
-        self._arm()
+            await self._write(core.clear())
+            self._arm()
         self._confirm_requests()
+
+    async def _commit(self) -> None:
+        self._parts.record.committing()
+        await self._write(self._core.commit())
+        self._parts.stats.commits_sent += 1
+        self._arm()
 
     def _confirm_requests(self) -> None:
         """Commits and clears written whole: their callers may go on."""

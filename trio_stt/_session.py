@@ -54,6 +54,7 @@ from ._settings import STTModelSettings
 from ._streamed_input import AudioRequest, Intent, StreamedAudioInput
 from ._supervise import open_supervised_nursery
 from ._tracing import TracingOptions, TurnTracer
+from ._turn_gate import TurnGate
 
 __all__ = ["SessionOptions", "SessionStatistics", "OpenAISTTTranscriptionSession", "TurnStream"]
 
@@ -93,10 +94,12 @@ class OpenAISTTTranscriptionSession:
         policy = options.reconnect
         replay_bytes = int((policy.replay_seconds if policy else 1.0) * 1000) * wire.bytes_per_ms
         record = StreamRecord(replay_bytes, vad_margin_ms(settings), wire)
+        client_vad = settings.client_vad(model)
         tracer = TurnTracer(
             model,
             {"language": settings.language, "prompt": settings.prompt,
-             "turn_detection": settings.turn_detection},
+             "turn_detection": client_vad.as_mapping() if client_vad else
+             settings.turn_detection},
             tracing,
             wire.name.removeprefix("audio/"),
         )  # fmt: skip
@@ -109,6 +112,7 @@ class OpenAISTTTranscriptionSession:
             tracer=tracer,
             redactor=config.redactor,
             unconfirmed=[],
+            gate=TurnGate(client_vad, wire) if client_vad else None,
         )
 
     def __repr__(self) -> str:

@@ -10,10 +10,11 @@ settings are checked against it before anything is sent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from ._errors import ConfigurationError
+from ._speech_detectors import DetectorName
 
 __all__ = [
     "ModelCapabilities",
@@ -22,6 +23,7 @@ __all__ = [
     "STTModelSettings",
     "DEFAULT_TURN_DETECTION",
     "Delay",
+    "ClientVAD",
 ]
 
 Delay = Literal["minimal", "low", "medium", "high", "xhigh"]
@@ -102,14 +104,94 @@ def capabilities_for(model: str) -> ModelCapabilities:
 
 
 @dataclass(frozen=True)
+class ClientVAD:
+    """Turn detection on the client: ``STTModelSettings(turn_detection=ClientVAD())``.
+
+    The default for models without server VAD (``gpt-live-transcribe``,
+    ``gpt-realtime-whisper``); any model takes it, and then the server is sent
+    ``turn_detection: null``. ``{"type": "client_vad", ...}`` with the same keys works too.
+    You can still call ``session.commit()``: it ends the turn in progress, if there is one.
+
+    Attributes:
+        threshold: the speech probability (0..1) that counts as speech; higher needs
+            louder, clearer speech. As ``server_vad``'s.
+        prefix_padding_ms: audio before the detected start that is part of the turn, so
+            the first word keeps its onset. As ``server_vad``'s.
+        silence_duration_ms: how long a pause ends a turn. As ``server_vad``'s.
+        min_speech_ms: speech shorter than this (a click, a cough) starts no turn.
+        max_turn_ms: a turn this long is committed at its next quiet frame, so that
+            someone who never pauses still gets transcripts.
+        detector: ``"silero"`` (Silero VAD, the ``trio-stt[vad]`` extra), ``"energy"``
+            (level above the background; no extra), or ``"auto"``: Silero where the extra
+            is installed, else energy.
+    """
+
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+    min_speech_ms: int = 100
+    max_turn_ms: int = 30_000
+    detector: DetectorName = "auto"
+
+    def __post_init__(self) -> None:
+        threshold = self.threshold
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not (0.0 < threshold < 1.0)
+        ):
+            raise ConfigurationError(f"ClientVAD.threshold must be in (0, 1); got {self.threshold}")
+        for name in ("prefix_padding_ms", "silence_duration_ms", "min_speech_ms", "max_turn_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigurationError(
+                    f"ClientVAD.{name} must be a whole number of ms >= 0; got {value!r}"
+                )
+        if self.silence_duration_ms < 100:
+            raise ConfigurationError(
+                "ClientVAD.silence_duration_ms must be at least 100 (a turn must hold 100 ms "
+                f"to be committed); got {self.silence_duration_ms}"
+            )
+        if self.max_turn_ms < 1000:
+            raise ConfigurationError(
+                f"ClientVAD.max_turn_ms must be at least 1000; got {self.max_turn_ms}"
+            )
+        if self.detector not in ("auto", "silero", "energy"):
+            raise ConfigurationError(
+                f"ClientVAD.detector must be 'auto', 'silero' or 'energy'; got {self.detector!r}"
+            )
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> ClientVAD:
+        """From ``{"type": "client_vad", ...}``, naming any key it does not know."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known - {"type"})
+        if unknown:
+            raise ConfigurationError(
+                f"client_vad does not take {', '.join(unknown)}; "
+                f"it takes {', '.join(sorted(known))}"
+            )
+        return cls(**{k: v for k, v in settings.items() if k != "type"})
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The settings as ``{"type": "client_vad", ...}`` (for spans and logs)."""
+        return {"type": "client_vad", **{f.name: getattr(self, f.name) for f in fields(self)}}
+
+
+@dataclass(frozen=True)
 class STTModelSettings:
     """Settings for one transcription (file) or one session (realtime).
 
-    The first four fields are the Agents SDK's. ``turn_detection`` is passed through as the
-    server expects it (``{"type": "server_vad", ...}`` or ``{"type": "semantic_vad", ...}``);
-    ``None`` means the default (``semantic_vad``, or manual turns for models without VAD) and
-    ``"manual"`` means no server VAD at all: turns end when you call ``session.commit()`` or
-    when the input ends.
+    The first four fields are the Agents SDK's. ``turn_detection`` says who ends turns:
+
+    * the server: ``{"type": "server_vad", ...}`` or ``{"type": "semantic_vad", ...}``,
+      passed through as the server expects it;
+    * the client: a :class:`ClientVAD` (or ``{"type": "client_vad", ...}``), which the
+      session runs on the audio it sends, committing each turn itself;
+    * you: ``"manual"``; turns end when you call ``session.commit()`` or when the input
+      ends;
+    * ``None``, the default: ``semantic_vad`` for models with server VAD, and
+      ``ClientVAD()`` for models without (``gpt-live-transcribe``, ``gpt-realtime-whisper``).
 
     Attributes:
         languages: several expected languages (gpt-transcribe, gpt-live-transcribe).
@@ -122,7 +204,7 @@ class STTModelSettings:
     prompt: str | None = None
     language: str | None = None
     temperature: float | None = None
-    turn_detection: Mapping[str, Any] | Literal["manual"] | None = None
+    turn_detection: Mapping[str, Any] | ClientVAD | Literal["manual"] | None = None
     languages: Sequence[str] | None = None
     keywords: Sequence[str] | None = None
     delay: Delay | None = None
@@ -141,10 +223,27 @@ class STTModelSettings:
         if self.temperature is not None and not 0.0 <= self.temperature <= 1.0:
             raise ConfigurationError(f"temperature must be in [0, 1]; got {self.temperature}")
         td = self.turn_detection
-        if td is not None and td != "manual" and (not isinstance(td, Mapping) or "type" not in td):
+        if isinstance(td, Mapping) and td.get("type") == "client_vad":
+            object.__setattr__(self, "turn_detection", ClientVAD.from_mapping(td))
+        elif (
+            td is not None
+            and td != "manual"
+            and not isinstance(td, ClientVAD)
+            and (not isinstance(td, Mapping) or "type" not in td)
+        ):
             raise ConfigurationError(
-                f"turn_detection must be a mapping with a 'type', 'manual' or None; got {td!r}"
+                "turn_detection must be a mapping with a 'type', a ClientVAD, 'manual' or "
+                f"None; got {td!r}"
             )
+
+    def client_vad(self, model: str) -> ClientVAD | None:
+        """The turn detection the client runs for *model*, if any (see ``turn_detection``)."""
+        td = self.turn_detection
+        if isinstance(td, ClientVAD):
+            return td
+        if td is None and not capabilities_for(model).server_vad:
+            return ClientVAD()
+        return None
 
     def language_list(self) -> list[str] | None:
         """Languages as a list, merging the single ``language`` hint."""
@@ -170,7 +269,7 @@ class STTModelSettings:
             raise ConfigurationError(f"{model} does not accept delay")
         if realtime and not caps.server_vad and isinstance(self.turn_detection, Mapping):
             raise ConfigurationError(
-                f"{model} does not support turn detection; leave turn_detection unset or "
-                "'manual' and commit turns yourself (end of input commits the last one)"
+                f"{model} has no server VAD; leave turn_detection unset (the client detects "
+                "turns, ClientVAD), or 'manual' to commit turns yourself"
             )
         return caps

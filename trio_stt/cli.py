@@ -13,10 +13,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -32,7 +32,7 @@ from ._long_audio import SplitOptions
 from ._model import OpenAISTTModel
 from ._playback import collect_turns, transcribe_live
 from ._protocol import WIRE_FORMATS
-from ._settings import MODEL_CAPABILITIES, STTModelSettings, capabilities_for
+from ._settings import MODEL_CAPABILITIES, ClientVAD, STTModelSettings, capabilities_for
 from ._streamed_input import StreamedAudioInput
 from ._version import __version__
 
@@ -126,11 +126,8 @@ async def _stream(args: argparse.Namespace) -> None:
         frames, rate, channels = np.frombuffer(codes, np.uint8), 8000, 1
     settings = _vad_settings(args)
     notice = None
-    if not args.vad and not capabilities_for(args.model).server_vad:
-        notice = (
-            f"{args.model} has no server VAD, so the whole file is one turn, committed when it "
-            "ends (--vad server_vad with another model finds turns)"
-        )
+    if args.vad == "manual":
+        notice = "--vad manual: the whole file is one turn, committed when it ends"
     shown = StreamDisplay(len(frames) / (rate * channels), json_turns=args.json, notice=notice)
     async with OpenAISTTModel(args.model, _config(args)) as model:
         await transcribe_live(
@@ -197,7 +194,14 @@ async def _listen(args: argparse.Namespace) -> None:
 
 def _vad_settings(args: argparse.Namespace) -> STTModelSettings:
     settings = _settings(args)
-    return replace(settings, turn_detection={"type": args.vad}) if args.vad else settings
+    if args.vad is None:
+        return settings  # the model's own VAD, else the client's
+    detection: Mapping[str, Any] | ClientVAD | Literal["manual"] = {"type": args.vad}
+    if args.vad == "client_vad":
+        detection = ClientVAD()
+    elif args.vad == "manual":
+        detection = "manual"
+    return replace(settings, turn_detection=detection)
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -347,8 +351,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--fast", action="store_true", help="send as fast as possible, not real time")
     s.add_argument("--chunk-ms", type=int, default=100, help="audio per append (default 100)")
     vad = {
-        "choices": ["server_vad", "semantic_vad"],
-        "help": "let the server find turns (default: the model's own; manual commit at the end)",
+        "choices": ["server_vad", "semantic_vad", "client_vad", "manual"],
+        "help": "who finds turns: the server (server_vad, semantic_vad), this client "
+        "(client_vad: Silero with trio-stt[vad], else by level), or nobody (manual: one turn, "
+        "committed at the end). Default: the model's server VAD, else client_vad",
     }
     s.add_argument("--vad", **vad)  # type: ignore[arg-type]
     s.add_argument(

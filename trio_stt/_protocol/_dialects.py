@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from .._settings import STTModelSettings, capabilities_for
+from .._settings import ClientVAD, STTModelSettings, capabilities_for
 from ._events import SessionConfig
 from ._wire import PCM, WIRE_FORMATS, WireFormat
 
@@ -50,10 +50,11 @@ def handshake_headers(dialect: Dialect) -> list[tuple[str, str]]:
 def effective_turn_detection(model: str, settings: STTModelSettings) -> Mapping[str, Any] | None:
     """What we ask for: the settings' value, else ``semantic_vad`` (the Agents SDK's default),
     except ``None`` (an explicit JSON null) for models that refuse server VAD."""
-    if settings.turn_detection == "manual":
-        return None
-    if settings.turn_detection is not None:
-        return dict(settings.turn_detection)
+    detection = settings.turn_detection
+    if detection == "manual" or isinstance(detection, ClientVAD):
+        return None  # nobody, or the client, ends turns: the server must not
+    if detection is not None:
+        return dict(detection)
     return {"type": "semantic_vad"} if capabilities_for(model).server_vad else None
 
 

