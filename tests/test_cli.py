@@ -113,9 +113,27 @@ def test_bad_arguments_are_one_line_and_exit_2() -> None:
     assert "Traceback" not in out.stderr
 
 
-def test_non_positive_chunk_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    out = cli("stream", str(tmp_path / "x.wav"), "--chunk-ms", "0")
-    assert out.returncode == 1 and "--chunk-ms must be a positive number" in out.stderr
+@pytest.mark.parametrize(
+    "args",
+    [("stream", "x.wav", "--chunk-ms", "0"), ("serve", "--max-sessions", "-1"),
+     ("serve", "--max-body-bytes", "0")],
+)  # fmt: skip
+def test_non_positive_numbers_are_bad_arguments_exit_2(args: tuple[str, ...]) -> None:
+    """The help promises 2 for bad arguments; a zero is one, found before anything runs."""
+    out = cli(*args)
+    assert out.returncode == 2, out.stderr
+    option = next(a for a in args if a.startswith("--"))
+    last = out.stderr.strip().splitlines()[-1]  # after the usage, one line says what is wrong
+    assert last.endswith(f"argument {option}: must be a positive whole number; got {args[-1]}")
+    assert "Traceback" not in out.stderr
+
+
+def test_serve_help_explains_every_option() -> None:
+    out = cli("serve", "--help")
+    for option in ("--port", "--max-body-bytes", "--max-sessions", "--host"):
+        line = next(line for line in out.stdout.splitlines() if line.strip().startswith(option))
+        text = line + out.stdout.split(line, 1)[1].split("\n  -", 1)[0]
+        assert "default" in text, f"{option} says nothing of its default: {text!r}"
 
 
 @pytest.mark.speech

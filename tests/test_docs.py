@@ -69,3 +69,10 @@ def test_rest_in_docstrings_is_rendered_as_markdown() -> None:
         "[`transcribe_file()`][trio_stt.OpenAISTTModel.transcribe_file], not `trio.Nursery`:"
         "\n\n```python\nasync with x:\n    pass\n```\n\nThen more."
     )
+
+
+def test_the_api_reference_shows_no_restructuredtext_markup(api_page: str) -> None:
+    """mkdocstrings reads Markdown: a reST ``::`` or double backquote shows up as it is."""
+    text = re.sub(r"<[^>]+>", "", api_page)
+    assert "``" not in text
+    assert not re.search(r"::\s*$", text, re.MULTILINE)

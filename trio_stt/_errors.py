@@ -1,32 +1,34 @@
 """Every exception trio-stt raises on purpose.
 
-The tree::
+The tree:
 
-    STTError
-    ├── ConfigurationError (ValueError)      missing key, bad URL, key over cleartext
-    ├── AudioFormatError (ValueError)        dtype, shape, NaN, empty, not a WAV file
-    ├── UploadTooLargeError (ValueError)     body over 26,214,400 bytes, refused before sending
-    ├── MissingDependencyError (ImportError) an optional extra (the server's) is not installed
-    ├── ProtocolError                        abstract: somebody broke the realtime protocol
-    │   ├── LocalProtocolError               we (the caller) asked for something illegal
-    │   └── RemoteProtocolError              the peer sent malformed or impossible data
-    │       └── RealtimeProtocolError        ... over the realtime WebSocket (also below)
-    ├── STTWebsocketConnectionError          the realtime session failed (reference name)
-    │   ├── STTWebsocketTimeoutError (TimeoutError)   an awaited server event never came
-    │   ├── RealtimeServerError              a fatal server ``error`` event (code, type, ...)
-    │   ├── RealtimeProtocolError            malformed or impossible realtime data (above)
-    │   └── WebSocketClosedError             the socket closed under us (code, reason)
-    └── APIError                             the REST call failed
-        ├── APIConnectionError               no usable HTTP exchange (refused, reset, TLS)
-        │   └── APITimeoutError (TimeoutError)
-        └── APIStatusError                   an HTTP error status (status, code, request_id)
-            ├── BadRequestError              400
-            ├── AuthenticationError          401
-            ├── PermissionDeniedError        403
-            ├── NotFoundError                404
-            ├── RequestTooLargeError         413
-            ├── RateLimitError               429 (``insufficient_quota`` included)
-            └── InternalServerError          5xx
+```text
+STTError
+├── ConfigurationError (ValueError)      missing key, bad URL, key over cleartext
+├── AudioFormatError (ValueError)        dtype, shape, NaN, empty, not a WAV file
+├── UploadTooLargeError (ValueError)     body over 26,214,400 bytes, refused before sending
+├── MissingDependencyError (ImportError) an optional extra (the server's) is not installed
+├── ProtocolError                        abstract: somebody broke the realtime protocol
+│   ├── LocalProtocolError               we (the caller) asked for something illegal
+│   └── RemoteProtocolError              the peer sent malformed or impossible data
+│       └── RealtimeProtocolError        ... over the realtime WebSocket (also below)
+├── STTWebsocketConnectionError          the realtime session failed (reference name)
+│   ├── STTWebsocketTimeoutError (TimeoutError)   an awaited server event never came
+│   ├── RealtimeServerError              a fatal server "error" event (code, type, ...)
+│   ├── RealtimeProtocolError            malformed or impossible realtime data (above)
+│   └── WebSocketClosedError             the socket closed under us (code, reason)
+└── APIError                             the REST call failed
+    ├── APIConnectionError               no usable HTTP exchange (refused, reset, TLS)
+    │   └── APITimeoutError (TimeoutError)
+    └── APIStatusError                   an HTTP error status (status, code, request_id)
+        ├── BadRequestError              400
+        ├── AuthenticationError          401
+        ├── PermissionDeniedError        403
+        ├── NotFoundError                404
+        ├── RequestTooLargeError         413
+        ├── RateLimitError               429 (insufficient_quota included)
+        └── InternalServerError          5xx
+```
 
 Transport exceptions (httpx2, trio-websocket, OSError) never escape: they are mapped at one
 boundary each and chained with ``from`` so that the original stays on ``__cause__``.

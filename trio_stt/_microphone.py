@@ -66,17 +66,20 @@ async def feed_from_microphone(
     """Feed *audio* from an input device (the default one) until cancelled, then end it.
 
     Run it beside a session, in your nursery; cancel it to stop listening, and the session
-    ends the last turn as it would at the end of a file::
+    ends the last turn as it would at the end of a file.
 
+    *audio* must be made with ``frame_rate=24000, channels=1`` (the defaults): the device
+    is asked for that, and PortAudio converts. Up to *max_queued_blocks* blocks of
+    *block_ms* wait for the session; beyond that, blocks are dropped and counted in *stats*.
+
+    Example:
+        ```python
         audio = StreamedAudioInput()
         async with model.create_session(audio) as session, trio.open_nursery() as nursery:
             await nursery.start(feed_from_microphone, audio)  # the device is running
             async for text in session.transcribe_turns():
                 print(text)
-
-    *audio* must be made with ``frame_rate=24000, channels=1`` (the defaults): the device
-    is asked for that, and PortAudio converts. Up to *max_queued_blocks* blocks of
-    *block_ms* wait for the session; beyond that, blocks are dropped and counted in *stats*.
+        ```
 
     Raises:
         MissingDependencyError: ``sounddevice`` or PortAudio is not installed.

@@ -307,11 +307,14 @@ class OpenAISTTModel(AsyncClosing):
         trace_include_sensitive_data: bool = True,
         trace_include_sensitive_audio_data: bool = False,
     ) -> AbstractAsyncContextManager[TranscriptionStream]:
-        """Transcribe a file with ``stream=true``; an async context manager of typed events::
+        """Transcribe a file with ``stream=true``; an async context manager of typed events.
 
-        async with model.stream_transcription("talk.wav") as stream:
-            async for event in stream:
-                ...
+        Example:
+            ```python
+            async with model.stream_transcription("talk.wav") as stream:
+                async for event in stream:
+                    ...
+            ```
         """
         settings = settings or STTModelSettings()
         request = build_transcription_request(
@@ -356,15 +359,18 @@ class OpenAISTTModel(AsyncClosing):
         trace_include_sensitive_audio_data: bool = False,
         options: SessionOptions | None = None,
     ) -> AbstractAsyncContextManager[OpenAISTTTranscriptionSession]:
-        """A live transcription session over the Realtime WebSocket::
+        """A live transcription session over the Realtime WebSocket.
 
+        The session is connected and configured when the block is entered, and nothing it
+        started outlives the block. See :class:`OpenAISTTTranscriptionSession`.
+
+        Example:
+            ```python
             audio = StreamedAudioInput()
             async with model.create_session(audio) as session:
                 async for text in session.transcribe_turns():
                     ...
-
-        The session is connected and configured when the block is entered, and nothing it
-        started outlives the block. See :class:`OpenAISTTTranscriptionSession`.
+            ```
 
         Raises:
             ConfigurationError: *settings* that the model is known to reject (early).

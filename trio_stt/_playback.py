@@ -67,13 +67,16 @@ async def feed_from_file(
     Paced at real time, as a microphone would deliver it, unless ``realtime=False``. The
     file is decoded in a worker thread and converted to *audio*'s rate and channels; for a
     G.711 input it is encoded in its law, and a headerless file of that law
-    (``.ulaw``, ``.alaw``) is sent as it is::
+    (``.ulaw``, ``.alaw``) is sent as it is.
 
+    Example:
+        ```python
         audio = StreamedAudioInput()
         async with model.create_session(audio) as session, trio.open_nursery() as nursery:
             nursery.start_soon(feed_from_file, audio, "talk.wav")
             async for text in session.transcribe_turns():
                 print(text)
+        ```
     """
     if audio.format != "audio/pcm":
         codes = await trio.to_thread.run_sync(read_g711, path, audio.format)

@@ -116,8 +116,6 @@ async def _input_file(name: str) -> tuple[str | bytes, str | None]:
 
 
 async def _stream(args: argparse.Namespace) -> None:
-    if args.chunk_ms <= 0:
-        raise ConfigurationError(f"--chunk-ms must be a positive number; got {args.chunk_ms}")
     send_as = args.audio_format or g711_format_of(args.file) or "audio/pcm"
     if send_as == "audio/pcm":
         frames, rate, channels = read_audio(args.file)
@@ -190,6 +188,17 @@ async def _listen(args: argparse.Namespace) -> None:
         )
     if stopped_by_user:
         raise KeyboardInterrupt  # exit 130, as Ctrl+C does everywhere, the turns all printed
+
+
+def _positive(text: str) -> int:
+    """A whole number above 0, or argparse's one-line error and exit status 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number; got {value}")
+    return value
 
 
 def _vad_settings(args: argparse.Namespace) -> STTModelSettings:
@@ -349,7 +358,9 @@ def _parser() -> argparse.ArgumentParser:
     t.set_defaults(run=_transcribe)
     s = client("stream", "stream an audio file over the Realtime WebSocket", "gpt-live-transcribe")
     s.add_argument("--fast", action="store_true", help="send as fast as possible, not real time")
-    s.add_argument("--chunk-ms", type=int, default=100, help="audio per append (default 100)")
+    s.add_argument(
+        "--chunk-ms", type=_positive, default=100, help="ms of audio per append (default 100)"
+    )
     vad = {
         "choices": ["server_vad", "semantic_vad", "client_vad", "manual"],
         "help": "who finds turns: the server (server_vad, semantic_vad), this client "
@@ -381,10 +392,24 @@ def _parser() -> argparse.ArgumentParser:
         description="run the local OpenAI-compatible server",
     )
     v.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    v.add_argument("--port", type=int, default=8000)
+    v.add_argument(
+        "--port", type=int, default=8000, help="TCP port; 0 picks a free one (default 8000)"
+    )
     v.add_argument("--require-api-key", metavar="KEY", help="refuse requests without this key")
-    v.add_argument("--max-body-bytes", type=int, default=26_214_400)
-    v.add_argument("--max-sessions", type=int, default=64)
+    v.add_argument(
+        "--max-body-bytes",
+        type=_positive,
+        default=26_214_400,
+        metavar="BYTES",
+        help="larger uploads get OpenAI's 413 (default 26214400, OpenAI's limit)",
+    )
+    v.add_argument(
+        "--max-sessions",
+        type=_positive,
+        default=64,
+        metavar="N",
+        help="realtime sessions open at once; more are refused (default 64)",
+    )
     v.add_argument(
         "--recognizer",
         choices=["pocketsphinx", "whisper"],

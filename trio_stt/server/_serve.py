@@ -86,10 +86,14 @@ async def open_server(
     host: str = "127.0.0.1",
     port: int = 0,
 ) -> AsyncIterator[RunningServer]:
-    """Start a server for the duration of the block (port 0 picks a free port)::
+    """Start a server for the duration of the block (port 0 picks a free port).
 
-    async with open_server(ServerConfig(recognizer=ScriptedRecognizer(["hi"]))) as srv:
-        model = OpenAISTTModel("gpt-transcribe", base_url=srv.base_url)
+    Example:
+        ```python
+        config = ServerConfig(recognizer=ScriptedRecognizer(["hi"]))
+        async with open_server(config) as srv:
+            model = OpenAISTTModel("gpt-transcribe", ClientConfig(base_url=srv.base_url))
+        ```
     """
     app = config if isinstance(config, STTServerApp) else STTServerApp(config)
     async with trio.open_nursery() as nursery:
