@@ -64,10 +64,23 @@ def _map_transport_errors() -> Iterator[None]:
         yield
     except httpx2.TimeoutException as exc:
         raise APITimeoutError(f"HTTP request timed out ({type(exc).__name__})") from exc
+    except httpx2.ConnectError as exc:
+        raise APIConnectionError(
+            f"cannot connect{_where(exc)}: {redact_secrets(str(exc))} (is a server running there?)"
+        ) from exc
     except (httpx2.TransportError, httpx2.StreamError) as exc:
         raise APIConnectionError(
             f"HTTP connection failed: {type(exc).__name__}: {redact_secrets(str(exc))}"
         ) from exc
+
+
+def _where(exc: httpx2.RequestError) -> str:
+    """' to host:port' of the request that failed, when httpx2 kept it."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # raised without a request
+        return ""
+    return f" to {url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
 
 def _parse_retry_after(headers: Mapping[str, str]) -> float | None:

@@ -325,7 +325,7 @@ async def _open_stream(
         tcp = DirectSocketStream(await trio.open_tcp_stream(host, port))
     except OSError as exc:
         raise STTWebsocketConnectionError(
-            f"cannot connect to {host}:{port}: {exc.strerror or exc}"
+            f"cannot connect to {host}:{port}: {exc.strerror or exc} (is a server running there?)"
         ) from exc
     if not secure:
         return tcp, tcp

@@ -126,7 +126,7 @@ async def _stream(args: argparse.Namespace) -> None:
     notice = None
     if args.vad == "manual":
         notice = "--vad manual: the whole file is one turn, committed when it ends"
-    shown = StreamDisplay(len(frames) / (rate * channels), json_turns=args.json, notice=notice)
+    shown = StreamDisplay(len(frames) / rate, json_turns=args.json, notice=notice)  # per channel
     async with OpenAISTTModel(args.model, _config(args)) as model:
         await transcribe_live(
             model,
