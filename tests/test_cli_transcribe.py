@@ -75,6 +75,26 @@ async def test_output_files_take_their_format_from_the_extension(tmp_path: Path)
         assert server.requests[-1].fields["timestamp_granularities[]"] == ["word", "segment"]
 
 
+async def test_json_is_written_as_json_when_asked_for_and_text_when_read(tmp_path: Path) -> None:
+    """--format json printed the bare text, and -o t.json from gpt-4o-transcribe held plain
+    text; the default, to a terminal or pipe, stays the text alone."""
+    talk = speech(tmp_path)
+    async with open_fake_server(["json please"]) as server:
+        base = ("--base-url", server.base_url, "--model", "gpt-4o-transcribe")
+        asked = await run("transcribe", str(talk), *base, "--format", "json")
+        assert asked.returncode == 0, asked.stderr
+        assert json.loads(asked.stdout)["text"] == "json please"  # the server's body
+        to_file = await run("transcribe", str(talk), *base, "-o", str(tmp_path / "t.json"))
+        assert to_file.returncode == 0, to_file.stderr
+        assert json.loads((tmp_path / "t.json").read_text())["text"] == "json please"
+        plain = await run("transcribe", str(talk), *base)
+        assert plain.stdout == "json please\n"
+        flat = await run("transcribe", str(talk), *base, "--json")
+        fields = json.loads(flat.stdout)
+        assert None not in fields.values()  # only what the server gave: no "language": null
+        assert fields["text"] == "json please" and "duration" not in fields
+
+
 async def test_stdin_is_read_as_a_file_named_by_what_it_is(tmp_path: Path) -> None:
     talk = speech(tmp_path).read_bytes()
     async with open_fake_server(["from a pipe"]) as server:

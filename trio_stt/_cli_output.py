@@ -66,11 +66,14 @@ def output_path(source: str, output: str | None, output_dir: str | None, fmt: st
     return Path(output_dir) / f"{stem}.{_EXTENSION_OF.get(fmt, 'json')}"
 
 
-def render(result: Transcription, fmt: str, as_json: bool) -> str:
-    """The text to write: ``--json`` gets one object with every field that came back."""
+def render(result: Transcription, fmt: str, as_json: bool, *, plain: bool = False) -> str:
+    """The text to write: ``--json`` gets one object with every field that came back (none
+    that did not); a JSON format gets the server's body, unless *plain* (no ``--format``
+    and no file: the text alone, for reading)."""
     if as_json:
-        return json.dumps(result.to_dict() | {"request_id": result.request_id})
-    if fmt in ("verbose_json", "diarized_json"):
+        body = result.to_dict() | {"request_id": result.request_id}
+        return json.dumps({key: value for key, value in body.items() if value is not None})
+    if fmt in ("json", "verbose_json", "diarized_json") and not plain:
         return result.raw.strip() or json.dumps(result.to_dict())
     return result.text
 

@@ -96,7 +96,8 @@ async def _transcribe(args: argparse.Namespace) -> None:
             )
         finally:
             status_line("")
-    write_output(destination, render(result, fmt, args.json))
+    plain = args.format is None and destination is None  # read by a person: the text
+    write_output(destination, render(result, fmt, args.json, plain=plain))
     if destination is not None:
         print(f"trio-stt: wrote {destination}", file=sys.stderr, flush=True)
 
@@ -325,8 +326,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--json",
             action="store_true",
-            help="machine-readable output: transcribe prints one object (text, language, "
-            "duration, and segments and words when the format has them); stream, one per turn",
+            help="machine-readable output: transcribe prints one object (text, and language, "
+            "duration, languages, segments and words when the server gave them); stream, one "
+            "per turn",
         )
         return p
 
