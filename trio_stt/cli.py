@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -224,6 +225,8 @@ async def _serve(args: argparse.Namespace) -> None:
         serve,
     )
 
+    if await trio.to_thread.run_sync(_port_taken, args.host, args.port):
+        raise _port_in_use(args)  # before seconds of model loading, not after
     recognizer: Recognizer
     if args.scripted is not None:
         recognizer = ScriptedRecognizer([args.scripted])
@@ -250,11 +253,33 @@ async def _serve(args: argparse.Namespace) -> None:
             leaves = exception_leaves(exc)
             if not any(isinstance(e, OSError) and e.errno == errno.EADDRINUSE for e in leaves):
                 raise
-            raise _Failed(
-                f"port {args.port} on {args.host} is already in use; choose another with "
-                "--port (--port 0 picks a free one)"
-            ) from None
+            raise _port_in_use(args) from None
         print(f"trio-stt server on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+
+
+def _port_taken(host: str, port: int) -> bool:
+    """Whether something listens on *port* already (binding as the server will, with
+    SO_REUSEADDR). A race with another process remains; the server's own bind says so."""
+    if port == 0:
+        return False
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError:
+        return False  # the server's own bind will say what is wrong with the host
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def _port_in_use(args: argparse.Namespace) -> _Failed:
+    return _Failed(
+        f"port {args.port} on {args.host} is already in use; choose another with "
+        "--port (--port 0 picks a free one)"
+    )
 
 
 async def _demo(args: argparse.Namespace) -> None:
