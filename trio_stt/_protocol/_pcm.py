@@ -20,7 +20,9 @@ BYTES_PER_MS = REALTIME_SAMPLE_RATE * 2 // 1000
 """48: 24,000 samples a second, two bytes each."""
 
 
-def frame_rms(samples: npt.NDArray[np.int16], frame: int = 240) -> npt.NDArray[np.float32]:
+def frame_rms(
+    samples: npt.NDArray[np.int16] | npt.NDArray[np.float32], frame: int = 240
+) -> npt.NDArray[np.float32]:
     """RMS of each whole *frame*-sample frame (240 = 10 ms at 24 kHz); a partial tail is ignored."""
     usable = samples[: samples.size - samples.size % frame].astype(np.float32).reshape(-1, frame)
     rms: npt.NDArray[np.float32] = np.sqrt(np.mean(usable * usable, axis=1))
