@@ -88,6 +88,7 @@ class PlayingDevice:
         while not self._stop.is_set():
             try:
                 with open(self.fifo, "wb") as pipe:  # blocks until a reader opens it
+                    self.played.clear()  # a new reader: the recording plays from the start
                     start = time.monotonic()
                     sent = 0
                     while not self._stop.is_set():

@@ -75,6 +75,22 @@ def test_bad_file_is_one_line_and_exit_1(tmp_path, content: bytes | None, messag
     assert "Traceback" not in out.stderr
 
 
+def test_an_unreadable_file_is_named_in_plain_words(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The decoder error showed soundfile's ``<_io.BufferedReader name=...>`` and told
+    everybody to convert ``talk.m4a``."""
+    path = tmp_path / "memo.m4a"
+    path.write_bytes(b"\0\0\0\x18ftypM4A " + bytes(64))
+    out = cli("stream", str(path), "--base-url", "http://127.0.0.1:9/v1")
+    assert out.returncode == 1
+    assert "BufferedReader" not in out.stderr and "talk.m4a" not in out.stderr
+    assert "is MP4/M4A (AAC), which this decoder (libsndfile) cannot read" in out.stderr
+    assert out.stderr.rstrip().endswith(f"ffmpeg -i {path} {tmp_path / 'memo.flac'})")
+    noise = tmp_path / "noise.m4a"
+    noise.write_bytes(b"not audio at all")
+    out = cli("stream", str(noise), "--base-url", "http://127.0.0.1:9/v1")
+    assert "(Format not recognised)" in out.stderr and "BufferedReader" not in out.stderr
+
+
 def test_closed_port_is_one_line_and_exit_1(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "a.wav"
     path.write_bytes(write_wav(np.zeros(2400, np.int16), 24_000))
@@ -122,6 +138,22 @@ async def test_transcribe_and_stream_against_a_server(tmp_path) -> None:  # type
             lambda: cli("stream", str(spoken), "--base-url", server.base_url, "--fast", "--json")
         )
         assert json.loads(as_json.stdout) == {"turn": 1, "text": "hello from the server"}
+
+
+async def test_stream_into_one_log_writes_each_turn_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``stream x.wav > log 2>&1``: the live text on stderr repeated every final turn."""
+    spoken = bundled_samples()[1].path
+    log = tmp_path / "log"
+    async with open_fake_server(["hello from the server"]) as server:
+        with log.open("w") as file:
+            args = [sys.executable, "-m", "trio_stt.cli", "stream", str(spoken), "--fast"]
+            args += ["--base-url", server.base_url]
+            run = partial(subprocess.run, args, stdout=file, stderr=subprocess.STDOUT, timeout=60)
+            done = await trio.to_thread.run_sync(run)
+    assert done.returncode == 0
+    lines = log.read_text().splitlines()
+    assert lines.count("hello from the server") == 1, lines
+    assert "sent 3.3 / 3.3 s, 0 turn(s)" in lines
 
 
 def test_bad_arguments_are_one_line_and_exit_2() -> None:
@@ -313,10 +345,14 @@ async def test_verbose_logs_the_trio_stt_logger(tmp_path) -> None:  # type: igno
 
 
 class _HTMLPages(http.server.BaseHTTPRequestHandler):
-    """A web server that is not an OpenAI API: every POST gets an HTML 404."""
+    """A web server that is not an OpenAI API: every request, a WebSocket handshake
+    included, gets an HTML 404."""
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.do_GET()
+
+    def do_GET(self) -> None:
         page = b"<html><head><title>404 Not Found</title></head><body>nope</body></html>"
         self.send_response(404)
         self.send_header("content-type", "text/html")
@@ -328,18 +364,24 @@ class _HTMLPages(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_server_that_is_not_openai_compatible_gets_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [("transcribe", "HTTP 404"), ("stream", "websocket handshake rejected with HTTP 404")],
+)
+def test_a_server_that_is_not_openai_compatible_gets_one_line(  # type: ignore[no-untyped-def]
+    tmp_path, command: str, said: str
+) -> None:
     path = speech_file(tmp_path)
     with http.server.HTTPServer(("127.0.0.1", 0), _HTMLPages) as pages:
         threading.Thread(target=pages.serve_forever, daemon=True).start()
         try:
             base_url = f"http://127.0.0.1:{pages.server_address[1]}"
-            out = cli("transcribe", str(path), "--base-url", base_url)
+            out = cli(command, str(path), "--base-url", base_url)
         finally:
             pages.shutdown()
     assert out.returncode == 1
     assert out.stderr == (
-        "trio-stt: error: HTTP 404: the server answered with an HTML page ('404 Not Found'), "
+        f"trio-stt: error: {said}: the server answered with an HTML page ('404 Not Found'), "
         "not an OpenAI-style error: is --base-url an OpenAI-compatible API (it usually ends "
         "in /v1)?\n"
     )
@@ -353,6 +395,27 @@ def test_errors_name_the_flags_not_python_arguments(tmp_path) -> None:  # type: 
         out.stderr
     )
     assert "api_key=" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["transcribe", "--model", "gpt-live-transcribe"],
+            "gpt-live-transcribe is realtime-only; stream it (trio-stt stream) or pick a file "
+            "model",
+        ),
+        (
+            ["stream", "--model", "gpt-live-transcribe", "--vad", "server_vad"],
+            "gpt-live-transcribe has no server VAD; leave --vad out (the client finds the "
+            "turns) or pass --vad manual",
+        ),
+    ],
+)
+def test_model_errors_speak_of_commands_and_flags(tmp_path, args: list[str], said: str) -> None:  # type: ignore[no-untyped-def]
+    out = cli(*args, str(speech_file(tmp_path)), "--base-url", "http://127.0.0.1:9/v1")
+    assert out.returncode == 1
+    assert out.stderr == f"trio-stt: error: {said}\n"
 
 
 def test_plain_http_to_another_host_needs_allow_insecure_and_warns(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -90,7 +90,7 @@ def test_example_runs(where: str, code: str, server_url: str, folder: Path) -> N
         path = folder / f"{name}.py"
         path.write_text(code)
         command = [sys.executable, str(path)]
-    if "start_soon(feed_from_microphone" in code:
+    if uses_the_microphone(code):
         if (why := portaudio_missing()) is not None:  # as tests/test_microphone.py does
             pytest.skip(why)
         run_until_a_turn(command, server_url, folder)
@@ -101,6 +101,45 @@ def test_example_runs(where: str, code: str, server_url: str, folder: Path) -> N
     )  # fmt: skip
     assert done.returncode == 0, f"{where}:\n{done.stdout}\n{done.stderr}"
     assert done.stdout.strip() or "def test_" in code, f"{where} printed nothing"
+
+
+def uses_the_microphone(code: str) -> bool:
+    return "open_microphone(" in code or "start_soon(feed_from_microphone" in code
+
+
+# Run as a program's first import, this makes the machine one without PortAudio.
+NO_PORTAUDIO = """
+import ctypes.util
+
+_find = ctypes.util.find_library
+ctypes.util.find_library = lambda name: None if "portaudio" in name else _find(name)
+"""
+
+
+@pytest.mark.parametrize(
+    ("where", "code"),
+    [(w, c) for w, c in EXAMPLES if uses_the_microphone(c)],
+    ids=[w for w, c in EXAMPLES if uses_the_microphone(c)],
+)
+def test_microphone_examples_without_portaudio_say_what_to_install(
+    where: str, code: str, server_url: str, folder: Path
+) -> None:
+    """It ended in a 28-line exception group; ``trio-stt listen`` said it in one line."""
+    hidden = folder / "no-portaudio"
+    hidden.mkdir(exist_ok=True)
+    (hidden / "sitecustomize.py").write_text(NO_PORTAUDIO)
+    path = folder / (re.sub(r"\W", "_", where) + ".py")
+    path.write_text(code)
+    env = environment(server_url, folder) | {"PYTHONPATH": str(hidden)}
+    done = subprocess.run(
+        [sys.executable, str(path)], cwd=folder, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "MissingDependencyError: the microphone needs the 'PortAudio'" in last, done.stderr
+    assert "apt install libportaudio2" in last
+    assert "ExceptionGroup" not in done.stderr and "+-+---" not in done.stderr
 
 
 def run_until_a_turn(command: list[str], server_url: str, folder: Path) -> None:

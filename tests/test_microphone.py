@@ -10,13 +10,15 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import trio
 
-from trio_stt import MicrophoneStats, StreamedAudioInput, feed_from_microphone
+from trio_stt import MicrophoneStats, StreamedAudioInput, feed_from_microphone, open_microphone
 from trio_stt.server import PocketSphinxRecognizer
 from trio_stt.testing import bundled_samples, open_fake_server, word_error_rate
 
@@ -75,29 +77,72 @@ async def test_listen_transcribes_a_device_until_ctrl_c(
     assert word_error_rate(said, out.decode()) <= 0.2, out.decode()
 
 
+@pytest.fixture(scope="module")
+def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlayingDevice]:
+    """One device for the tests that open it in this process: PortAudio reads the ALSA
+    configuration (in ``$HOME``) once, when it starts, and keeps it."""
+    sample = next(s for s in bundled_samples() if s.name == "weather")
+    home = tmp_path_factory.mktemp("mic-home")
+    with pytest.MonkeyPatch.context() as patch, PlayingDevice(home, sample.read()[0]) as device:
+        patch.setenv("HOME", str(home))
+        yield device
+
+
+async def wait_until_played(device: PlayingDevice, stats: MicrophoneStats) -> None:
+    """Until the recording went to the device's reader and the session's input took it."""
+    await trio.to_thread.run_sync(device.played.wait, abandon_on_cancel=True)
+    # PortAudio's thread counts blocks as it hands them over: nothing to wait on but this.
+    while stats.captured_seconds < len(device.pcm) / 2 / 24_000:  # noqa: ASYNC110
+        await trio.sleep(0.05)
+
+
 async def test_the_helper_feeds_a_session_in_the_users_nursery(
-    tmp_path: Path, clip: tuple[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+    device: PlayingDevice, clip: tuple[str, np.ndarray]
 ) -> None:
     said, samples = clip
-    with PlayingDevice(tmp_path, samples) as device:
-        monkeypatch.setenv("HOME", str(tmp_path))  # PortAudio starts at the first use
-        stats = MicrophoneStats()
-        audio = StreamedAudioInput()
-        with trio.fail_after(30):
-            async with open_fake_server(recognizer=PocketSphinxRecognizer()) as server:
-                model = server.model("gpt-live-transcribe")
-                async with model.create_session(audio) as session, trio.open_nursery() as nursery:
-                    mic = trio.CancelScope()
-
-                    async def listen() -> None:
-                        with mic:
-                            await feed_from_microphone(audio, stats=stats)
-
-                    nursery.start_soon(listen)
-                    await trio.to_thread.run_sync(device.played.wait, abandon_on_cancel=True)
-                    await trio.sleep(0.3)
-                    mic.cancel()  # stop listening: the input ends and the turn is committed
-                    turns = [text async for text in session.transcribe_turns()]
+    stats = MicrophoneStats()
+    audio = StreamedAudioInput()
+    with trio.fail_after(30):
+        async with open_fake_server(recognizer=PocketSphinxRecognizer()) as server:
+            model = server.model("gpt-live-transcribe")
+            async with model.create_session(audio) as session:
+                async with trio.open_nursery() as mic:  # the user's own nursery
+                    await mic.start(partial(feed_from_microphone, audio, stats=stats))
+                    await wait_until_played(device, stats)  # it played from the start
+                    mic.cancel_scope.cancel()  # stop listening: the input ends, turn committed
+                turns = [text async for text in session.transcribe_turns()]
     assert len(turns) == 1 and word_error_rate(said, turns[0]) <= 0.2
     assert stats.captured_seconds >= len(samples) / 24_000
     assert stats.dropped_seconds == 0
+
+
+async def test_open_microphone_ends_its_input_to_keep_the_last_turn(
+    device: PlayingDevice, clip: tuple[str, np.ndarray]
+) -> None:
+    said, samples = clip
+    stats = MicrophoneStats()
+    with trio.fail_after(30):
+        async with open_fake_server(recognizer=PocketSphinxRecognizer()) as server:
+            model = server.model("gpt-live-transcribe")
+            async with (
+                open_microphone(stats=stats) as audio,
+                model.create_session(audio) as session,
+                trio.open_nursery() as nursery,
+            ):
+
+                async def stop_once_played() -> None:
+                    await wait_until_played(device, stats)
+                    await audio.aclose()  # the turn is committed; the events end
+
+                nursery.start_soon(stop_once_played)
+                turns = [text async for text in session.transcribe_turns()]
+    assert len(turns) == 1 and word_error_rate(said, turns[0]) <= 0.2
+    assert stats.captured_seconds >= len(samples) / 24_000
+
+
+async def test_open_microphone_gives_back_the_users_own_exception(device: PlayingDevice) -> None:
+    mine = ValueError("mine")
+    with pytest.raises(ValueError, match="mine") as raised:
+        async with open_microphone():
+            raise mine
+    assert raised.value is mine

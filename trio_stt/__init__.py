@@ -91,6 +91,7 @@ from ._long_audio import SplitOptions as SplitOptions
 from ._long_audio import SplitProgress as SplitProgress
 from ._microphone import MicrophoneStats as MicrophoneStats
 from ._microphone import feed_from_microphone as feed_from_microphone
+from ._microphone import open_microphone as open_microphone
 from ._model import OpenAISTTModel as OpenAISTTModel
 from ._model import TranscriptionStream as TranscriptionStream
 from ._playback import feed_from_file as feed_from_file
@@ -223,6 +224,7 @@ __all__ = [
     "StreamedAudioInput",
     "feed_from_file",
     "feed_from_microphone",
+    "open_microphone",
     "MicrophoneStats",
     # realtime events
     "RealtimeEvent",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 from typing import NamedTuple
 
 import numpy as np
@@ -97,14 +98,23 @@ def _open(source: AudioSource) -> tuple[io.BufferedIOBase | io.BytesIO, bytes]:
 
 def _unreadable(source: AudioSource, head: bytes, exc: Exception) -> AudioFormatError:
     known = _container(head)
+    # libsndfile's own words, without soundfile's "Error opening <_io.BufferedReader ...>:"
+    reason = str(getattr(exc, "error_string", "") or exc).rstrip(".")
     what = (
         f"is {known}, which this decoder (libsndfile) cannot read"
         if known
-        else (f"is not an audio format this decoder (libsndfile) reads ({exc})")
+        else f"is not an audio format this decoder (libsndfile) reads ({reason})"
     )
+    if isinstance(source, bytes):
+        convert = "ffmpeg -i INPUT OUTPUT.flac"
+    else:
+        path = os.fspath(source)
+        stem, extension = os.path.splitext(path)
+        out = f"{stem}.wav" if extension.lower() == ".flac" else f"{stem}.flac"
+        convert = f"ffmpeg -i {shlex.quote(path)} {shlex.quote(out)}"
     return AudioFormatError(
-        f"{_describe(source)} {what}; it reads {DECODABLE} (convert with, for example, "
-        "ffmpeg -i talk.m4a talk.flac)"
+        f"{_describe(source)} {what}; it reads {DECODABLE} (convert it with, for example, "
+        f"{convert})"
     )
 
 

@@ -8,6 +8,7 @@ gets plain lines, so that logs stay readable and nothing runs together.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from ._demo import status_line
@@ -39,8 +40,9 @@ class StreamDisplay:
     """What ``stream`` shows: turns on stdout; live text and progress on stderr.
 
     A terminal gets one status line rewritten in place. A file or pipe gets plain lines, and
-    a line of live text is always ended before anything else is written, so that when stdout
-    and stderr share a file, turns and partial text never run together on one line.
+    a line of live text is always ended before anything else is written, so that turns and
+    partial text never run together on one line. When stdout and stderr are one file
+    (``> log 2>&1``), the live text is left out: it would repeat each turn.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class StreamDisplay:
         self.total = total_seconds
         self.json_turns = json_turns
         self.live = sys.stderr.isatty()
+        self.live_text = self.live or not _same_file(sys.stdout, sys.stderr)
         self.turns = 0
         self.partial = ""  # live text of the turn under way
         self.line_open = False  # a log line of live text is waiting for its end
@@ -78,7 +81,7 @@ class StreamDisplay:
             self.partial = event.text
             if self.live:
                 self._status()
-            else:
+            elif self.live_text:
                 print(event.delta, end="", file=sys.stderr, flush=True)
                 self.line_open = True
         elif isinstance(event, TranscriptionCompleted):
@@ -111,3 +114,12 @@ class StreamDisplay:
         if self.line_open:
             print(file=sys.stderr, flush=True)
             self.line_open = False
+
+
+def _same_file(one: object, other: object) -> bool:
+    """Whether two streams write to one file, as ``> log 2>&1`` makes them."""
+    try:
+        a, b = os.fstat(one.fileno()), os.fstat(other.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):  # not a real file: pytest's capture, say
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)

@@ -11,8 +11,10 @@ at the channel rather than piling up without bound, and counted, so the loss is 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,8 +24,9 @@ import trio
 from ._audio import REALTIME_SAMPLE_RATE
 from ._errors import MissingDependencyError
 from ._streamed_input import StreamedAudioInput
+from ._supervise import open_supervised_nursery
 
-__all__ = ["feed_from_microphone", "MicrophoneStats", "import_sounddevice"]
+__all__ = ["feed_from_microphone", "open_microphone", "MicrophoneStats", "import_sounddevice"]
 
 
 def import_sounddevice() -> Any:
@@ -122,13 +125,62 @@ async def feed_from_microphone(
         task_status.started()
         async with receive:
             async for block in receive:
-                await audio.add_audio(block)
+                try:
+                    await audio.add_audio(block)
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    return  # the input was ended (to keep the last turn) or its session is
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(stream.close)
             send.close()
             with trio.move_on_after(1):  # the input ends, so the last turn is committed
                 await audio.aclose()
+
+
+@asynccontextmanager
+async def open_microphone(
+    *,
+    device: int | str | None = None,
+    block_ms: int = 100,
+    max_queued_blocks: int = 50,
+    stats: MicrophoneStats | None = None,
+) -> AsyncIterator[StreamedAudioInput]:
+    """An input device (the default one) as a live source, listening for the block.
+
+    The device is open before the block starts, so a missing PortAudio or a device that
+    cannot be opened is raised as itself from the ``async with``, not in an exception
+    group from a nursery of yours. To stop listening and keep the last turn, end the input
+    (``await audio.aclose()``): the session commits what was said and its events end.
+    Leaving the block closes the device. The options are :func:`feed_from_microphone`'s.
+
+    Example:
+        ```python
+        async with open_microphone() as audio, model.create_session(audio) as session:
+            async for text in session.transcribe_turns():
+                print(text)
+        ```
+
+    Raises:
+        MissingDependencyError: ``sounddevice`` or PortAudio is not installed.
+        sounddevice.PortAudioError: the device cannot be opened.
+    """
+    audio = StreamedAudioInput()
+    feed = partial(
+        feed_from_microphone,
+        audio,
+        device=device,
+        block_ms=block_ms,
+        max_queued_blocks=max_queued_blocks,
+        stats=stats,
+    )
+    async with open_supervised_nursery(_first_failure) as nursery:
+        await nursery.start(feed)
+        yield audio
+        nursery.cancel_scope.cancel()
+
+
+def _first_failure(failures: Sequence[BaseException]) -> BaseException:
+    return failures[0]
 
 
 def _deliverer(

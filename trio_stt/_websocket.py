@@ -49,6 +49,7 @@ from ._errors import (
     redact_secrets,
 )
 from ._frames import masked_text_frame
+from ._rest import parse_error_body
 from ._supervise import open_supervised_nursery
 
 __all__ = [
@@ -308,7 +309,8 @@ def _handshake_error(exc: trio_websocket.HandshakeError) -> STTWebsocketConnecti
 def rejected_handshake_error(status_code: int, body: bytes = b"") -> STTWebsocketConnectionError:
     """The server answered the handshake with an HTTP status; the error carries it, so
     that a reconnect can tell a refusal (4xx) from a server in trouble (5xx)."""
-    text = redact_secrets(body.decode("utf-8", "replace"))[:200]
+    text = redact_secrets(body.decode("utf-8", "replace"))
+    text = parse_error_body(text)[0][:300] if text.strip() else ""  # a page: one line
     hint = " (check the API key)" if status_code in (401, 403) else ""
     error = STTWebsocketConnectionError(
         f"websocket handshake rejected with HTTP {status_code}{hint}: {text}".rstrip(": ")

@@ -534,6 +534,12 @@ _FLAG_TERMS = [
     ("base_url is ", "--base-url is "),
     ("base_url '", "--base-url '"),
     ("pass allow_insecure=True", "pass --allow-insecure"),
+    ("use create_session() or a file model", "stream it (trio-stt stream) or pick a file model"),
+    (
+        "leave turn_detection unset (the client detects turns, ClientVAD), or 'manual' to "
+        "commit turns yourself",
+        "leave --vad out (the client finds the turns) or pass --vad manual",
+    ),
 ]
 
 
