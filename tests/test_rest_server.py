@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 import socket
+from functools import partial
 
 import numpy as np
 import pytest
 import trio
+import trio.testing
+import trio_websocket
 
 from trio_stt import (
     APIConnectionError,
@@ -280,3 +283,38 @@ async def test_input_errors_before_any_request(server: RunningServer, tmp_path) 
         with pytest.raises(AudioFormatError, match="cannot read audio file"):
             await model.transcribe_file(tmp_path / "nope.wav")
     assert server.app.requests == []
+
+
+async def test_the_access_log_writes_each_request_once_when_it_is_over(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """hypercorn logged a request twice (status ``-``, then 200) when the client closed the
+    moment the response arrived; a WebSocket only at its handshake."""
+    from trio_stt.server import STTServerApp, serve
+
+    caplog.set_level("INFO", logger="trio_stt.server.access")
+    async with trio.open_nursery() as nursery:
+        base_url = await nursery.start(partial(serve, STTServerApp(), port=0, access_log=True))
+        port = int(base_url.rsplit(":", 1)[1].split("/")[0])
+        for _ in range(20):  # each client closes as soon as it has the whole response
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            await stream.send_all(b"GET /v1/health?api-key=sk-0123456789 HTTP/1.1\r\n"
+                                  b"host: x\r\nconnection: keep-alive\r\n\r\n")  # fmt: skip
+            answer = b""
+            while not answer.endswith(b'{"status":"ok"}\r\n0\r\n\r\n'):  # chunked
+                answer += await stream.receive_some() or b"(closed)"
+            await stream.aclose()
+        async with trio_websocket.open_websocket_url(
+            f"ws://127.0.0.1:{port}/v1/realtime?intent=transcription"
+        ) as ws:
+            await ws.get_message()  # session.created
+            logged_during = len(caplog.records)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    lines = [record.getMessage() for record in caplog.records]
+    health = [line for line in lines if '"GET /v1/health" ' in line]
+    assert len(health) == 20 and all(" 200 15B " in line for line in health), lines
+    assert all(re.search(r" \d+\.\dms$", line) for line in health), health
+    assert "sk-0123456789" not in "".join(lines)
+    assert logged_during == 20  # the session is logged when it ends, not at its handshake
+    assert re.fullmatch(r'127\.0\.0\.1:\d+ "GET /v1/realtime" 101 \d+\.\dms', lines[-1]), lines

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import trio
 
 from .._errors import MissingDependencyError
+from ._access_log import AccessLog
 from ._app import ServerConfig, STTServerApp
 
 __all__ = ["RunningServer", "open_server", "serve"]
@@ -31,19 +32,12 @@ class RunningServer:
         return self.base_url.replace("http://", "ws://", 1) + "/realtime?intent=transcription"
 
 
-ACCESS_LOGGER = "trio_stt.server.access"
-# The path without its query: a client may carry a key there (Azure's api-key=), and the
-# access log must never show one.
-ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(D)sus'
-
-
-def _hypercorn_config(host: str, port: int, app: STTServerApp, access_log: bool) -> object:
+def _hypercorn_config(host: str, port: int, app: STTServerApp) -> object:
     from hypercorn.config import Config
 
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.accesslog = logging.getLogger(ACCESS_LOGGER) if access_log else None
-    config.access_log_format = ACCESS_LOG_FORMAT
+    config.accesslog = None  # ours is AccessLog: see why in its module
     config.errorlog = logging.getLogger("trio_stt.server")
     config.graceful_timeout = 1.0
     config.websocket_ping_interval = None
@@ -64,7 +58,8 @@ async def serve(
 
     Binds loopback by default: exposing a server that may hold an API key or transcribe
     private audio is something to ask for explicitly. With *access_log*, each request (and
-    each WebSocket) is logged to the ``trio_stt.server.access`` logger, path without query.
+    each WebSocket session) is logged to the ``trio_stt.server.access`` logger once it is
+    over, path without query.
     """
     try:
         from hypercorn.trio import serve as hypercorn_serve
@@ -75,8 +70,9 @@ async def serve(
         def started(self, binds: list[str]) -> None:
             task_status.started(binds[0] + "/v1")
 
-    config = _hypercorn_config(host, port, app, access_log)
-    await hypercorn_serve(app, config, task_status=_Status())  # type: ignore[arg-type]
+    config = _hypercorn_config(host, port, app)
+    asgi = AccessLog(app) if access_log else app
+    await hypercorn_serve(asgi, config, task_status=_Status())  # type: ignore[arg-type]
 
 
 @asynccontextmanager
