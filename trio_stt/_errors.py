@@ -42,12 +42,8 @@ secrets masked along its whole chain (``trio_stt._secrets``, docs/security.md).
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Sequence
 from typing import Literal
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
 
 __all__ = [
     "STTError",

@@ -20,16 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 from ._errors import KEY_SHAPE, STTError
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
 
 __all__ = [
     "MIN_SECRET_LENGTH",

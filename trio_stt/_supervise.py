@@ -17,16 +17,12 @@ undoing it afterwards. We avoid it instead:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import trio
 
 from ._errors import exception_leaves
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["open_supervised_nursery", "is_cancellation"]
 
