@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._audio_files import DecodedAudio as DecodedAudio
 from ._audio_files import read_audio as read_audio
 from ._audio_input import AudioInput as AudioInput
+from ._client_secrets import ClientSecret as ClientSecret
 from ._config import ClientConfig as ClientConfig
 from ._errors import (
     APIConnectionError as APIConnectionError,
@@ -212,6 +213,7 @@ __all__ = [
     "OpenAISTTModel",
     "STTModelSettings",
     "ClientConfig",
+    "ClientSecret",
     "ModelCapabilities",
     "MODEL_CAPABILITIES",
     # live transcription

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._audio_input import AudioInput
+from ._client_secrets import ClientSecret, client_secret_request, parse_client_secret
 from ._config import ClientConfig
 from ._errors import RemoteProtocolError, UploadTooLargeError
 from ._http import HTTPSession
 from ._long_audio import SplitOptions
+from ._protocol._wire import AudioFormat, wire_format
 from ._resource import AsyncClosing
 from ._rest import (
     FileLike,
@@ -349,6 +351,40 @@ class OpenAISTTModel(AsyncClosing):
             span.finish(stream.text)
 
     # ---------------------------------------------------------------- live transcription
+
+    async def create_client_secret(
+        self,
+        settings: STTModelSettings | None = None,
+        *,
+        expires_after: float = 600,
+        audio_format: AudioFormat = "audio/pcm",
+    ) -> ClientSecret:
+        """Mint a short-lived secret for one transcription session of this model.
+
+        Hand ``secret.value`` to a browser or a phone in place of the API key: it opens one
+        session, configured by *settings* as :meth:`create_session` would configure it, until
+        *expires_after* seconds (10 to 7200) have passed. The key stays with you.
+
+        Example:
+            ```python
+            secret = await model.create_client_secret(STTModelSettings(language="en"))
+            # the browser connects with Authorization: Bearer <secret.value>
+            ```
+
+        Raises:
+            ConfigurationError: *settings* the model is known to reject, or *expires_after*
+                out of bounds (before anything is sent).
+            APIStatusError: the server refused (a bad configuration is a 400).
+        """
+        body = client_secret_request(
+            self.model, settings or STTModelSettings(), expires_after, wire_format(audio_format)
+        )
+        headers = self.config.rest_headers() | {"Content-Type": "application/json"}
+        with self.config.redactor.guard():
+            result = await self._http.post(
+                self.config.rest_url("realtime/client_secrets"), content=body, headers=headers
+            )
+            return parse_client_secret(result.text)
 
     def create_session(
         self,

@@ -12,6 +12,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import trio
@@ -21,6 +22,7 @@ from .._audio_files import read_audio
 from .._errors import AudioFormatError
 from .._rest import AUDIO_CONTENT_TYPES, MAX_BODY_BYTES
 from .._settings import MODEL_CAPABILITIES
+from ._client_secrets import MintedSecret, SecretStore, mint_answer, read_mint_request
 from ._formats import CONTENT_TYPES, error_body, render_transcription, sse_events
 from ._multipart import MultipartError, parse_multipart
 from ._pocketsphinx import PocketSphinxRecognizer
@@ -40,6 +42,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _FORMATS = frozenset(CONTENT_TYPES)
+MAX_MINT_BODY_BYTES = 64 * 1024  # a session configuration; keywords and prompt included
 
 
 @dataclass
@@ -136,15 +139,28 @@ class STTServerApp:
         self.request_started = trio.Event()
         self.client_disconnected = trio.Event()
         self.realtime = RealtimeEndpoint(self.config)
+        self.secrets = SecretStore()
 
     def __repr__(self) -> str:
         return f"<STTServerApp recognizer={type(self.config.recognizer).__name__}>"
 
     def authorized(self, headers: dict[str, str]) -> bool:
+        """Whether the request carries the API key (a client secret is not one)."""
+        given = headers.get("authorization", "")
+        if given.startswith("Bearer ek_"):
+            return False
         if self.config.api_key is None:
             return True
-        given = headers.get("authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {self.config.api_key}".encode())
+
+    def realtime_credential(self, headers: dict[str, str]) -> tuple[bool, MintedSecret | None]:
+        """``(authorized, secret)`` for a handshake: the key, or a live client secret, which
+        is used up by this session."""
+        given = headers.get("authorization", "")
+        if given.startswith("Bearer ek_"):
+            secret = self.secrets.redeem(given.removeprefix("Bearer "))
+            return secret is not None, secret
+        return self.authorized(headers), None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -155,7 +171,8 @@ class STTServerApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if kind == "websocket":
             if path.endswith("/realtime"):
-                await self.realtime.handle(scope, receive, send, self.authorized(headers))
+                authorized, secret = self.realtime_credential(headers)
+                await self.realtime.handle(scope, receive, send, authorized, secret)
             else:
                 await receive()
                 await send({"type": "websocket.close", "code": 1008})
@@ -164,6 +181,8 @@ class STTServerApp:
             await _send_body(send, 200, '{"status":"ok"}', "application/json")
         elif "/models" in path and scope["method"] == "GET":
             await self._models(path, send)
+        elif path.endswith("/realtime/client_secrets") and scope["method"] == "POST":
+            await self._mint_client_secret(headers, receive, send)
         elif path.endswith("/audio/transcriptions"):
             if scope["method"] != "POST":
                 await _send_error(send, 405, f"Method {scope['method']} not allowed")
@@ -209,18 +228,47 @@ class STTServerApp:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
+    async def _refuse_key(self, headers: dict[str, str], send: Send) -> None:
+        given = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        masked = (given[:3] + "****" + given[-4:]) if len(given) > 8 else "****"
+        # OpenAI really sends this JSON labelled text/plain; clients must cope.
+        await _send_error(
+            send,
+            401,
+            f"Incorrect API key provided: {masked}.",
+            code="invalid_api_key",
+            content_type="text/plain",
+        )
+
+    async def _mint_client_secret(
+        self, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        from ._realtime import update_refusal
+
+        if not self.authorized(headers):
+            await self._refuse_key(headers, send)
+            return
+        body = await self._read_body(receive, MAX_MINT_BODY_BYTES)
+        if isinstance(body, int):
+            await _send_error(send, 413, f"Maximum content size limit ({MAX_MINT_BODY_BYTES}) "
+                              f"exceeded ({body} bytes read)", type="server_error")  # fmt: skip
+            return
+        checked = not self.config.lenient
+        asked = read_mint_request(body, partial(update_refusal, checked=checked))
+        if not isinstance(asked, tuple):
+            await _send_error(send, 400, asked.message, code=asked.code, param=asked.param)
+            return
+        config, session, seconds = asked
+        minted = self.secrets.mint(config, seconds)
+        if minted is None:
+            await _send_error(send, 429, "Too many unused client secrets; use or let some "
+                              "expire first.", code="rate_limit_exceeded")  # fmt: skip
+            return
+        await _send_body(send, 200, mint_answer(minted, session), "application/json")
+
     async def _transcriptions(self, headers: dict[str, str], receive: Receive, send: Send) -> None:
         if not self.authorized(headers):
-            given = headers.get("authorization", "").removeprefix("Bearer ").strip()
-            masked = (given[:3] + "****" + given[-4:]) if len(given) > 8 else "****"
-            # OpenAI really sends this JSON labelled text/plain; clients must cope.
-            await _send_error(
-                send,
-                401,
-                f"Incorrect API key provided: {masked}.",
-                code="invalid_api_key",
-                content_type="text/plain",
-            )
+            await self._refuse_key(headers, send)
             return
         body = await self._read_body(receive, self.config.max_body_bytes)
         if isinstance(body, int):

@@ -32,6 +32,7 @@ from .._protocol import (
 from .._protocol._dialects import Dialect
 from .._results import Logprob
 from .._settings import MODEL_CAPABILITIES
+from ._client_secrets import MintedSecret
 from ._formats import languages
 from ._recognizers import RecognizedWord, recognize
 from ._strict import CONVERSATION_SESSION, Refusal, check_event_type, check_update, check_url
@@ -118,6 +119,42 @@ def _logprob(word: RecognizedWord) -> Logprob:
     return Logprob(word.word, word.logprob, tuple(word.word.encode()))
 
 
+def update_refusal(
+    event: SessionUpdateRequest, current_model: str | None, *, checked: bool
+) -> Refusal | None:
+    """What OpenAI answers a session configuration it will not take, or ``None``.
+
+    Shared by ``session.update`` and the minting of client secrets, which validates the
+    configuration it carries the same way. *checked* applies OpenAI's strict rules.
+    """
+    problem, config = event.problem, event.config
+    if problem is not None:
+        code = (
+            "missing_required_parameter" if problem.startswith("Missing")
+            else "unknown_parameter" if problem.startswith("Unknown")
+            else "invalid_parameter"
+        )  # fmt: skip
+        return Refusal(problem, code)
+    if checked and (refusal := check_update(event.raw, current_model)):
+        return refusal
+    if config.turn_detection is not None and not _takes_vad(config.model):
+        return Refusal(
+            "Turn detection is not supported for this transcription model.",
+            "invalid_value",
+            "session.audio.input.turn_detection",
+        )
+    if config.audio_format not in WIRE_FORMATS or (
+        config.audio_format == PCM.name and config.sample_rate != PCM.sample_rate
+    ):
+        return Refusal(
+            "Only 24kHz PCM audio (audio/pcm) and G.711 (audio/pcmu, audio/pcma) are "
+            "supported by this server.",
+            "invalid_value",
+            "session.audio.input.format",
+        )
+    return None
+
+
 def _takes_vad(model: str | None) -> bool:
     caps = MODEL_CAPABILITIES.get(model or "")
     return caps is None or caps.server_vad
@@ -137,7 +174,14 @@ class RealtimeEndpoint:
         """Wait until no realtime connection is open."""
         await self._idle.wait()
 
-    async def handle(self, scope: Message, receive: Receive, send: Send, authorized: bool) -> None:
+    async def handle(
+        self,
+        scope: Message,
+        receive: Receive,
+        send: Send,
+        authorized: bool,
+        secret: MintedSecret | None = None,
+    ) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
@@ -163,7 +207,7 @@ class RealtimeEndpoint:
         if self._idle.is_set():
             self._idle = trio.Event()
         try:
-            await _Connection(self, record, send).run(receive, authorized)
+            await _Connection(self, record, send, secret).run(receive, authorized)
         finally:
             self.active -= 1
             if self.active == 0:
@@ -184,7 +228,13 @@ async def _deny(send: Send, status: int, text: str) -> None:
 
 
 class _Connection:
-    def __init__(self, endpoint: RealtimeEndpoint, record: RecordedSession, send: Send) -> None:
+    def __init__(
+        self,
+        endpoint: RealtimeEndpoint,
+        record: RecordedSession,
+        send: Send,
+        secret: MintedSecret | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.faults = endpoint.faults
         self.record = record
@@ -214,7 +264,12 @@ class _Connection:
         # What OpenAI refuses is refused on GA connections (Beta is served as it was).
         self.checked = self.strict and record.dialect == "ga"
         # OpenAI opens a conversation session for `?model=` or no intent: it refuses our updates
-        self.conversation = self.checked and not check_url(record.query)
+        secret_named = secret is not None
+        self.conversation = self.checked and not check_url(record.query, client_secret=secret_named)
+        if secret is not None:  # the session starts as the secret configured it
+            self.core.config = secret.config
+            if secret.config.turn_detection:
+                self.vad = EnergyVAD(secret.config.turn_detection, end_after_silence=self.strict)
 
     async def send(self, *texts: str) -> None:
         async with self._lock:
@@ -319,37 +374,18 @@ class _Connection:
     async def _on_update(self, event: SessionUpdateRequest) -> None:
         await trio.lowlevel.checkpoint()
         faults, config = self.faults, event.config
-        problem = event.problem
-        code, param = "invalid_value", None
-        if problem is not None:
-            code = (
-                "missing_required_parameter"
-                if problem.startswith("Missing")
-                else "unknown_parameter"
-                if problem.startswith("Unknown")
-                else "invalid_parameter"
+        refusal: Refusal | None = None
+        if event.problem is None and self.conversation:
+            refusal = Refusal(CONVERSATION_SESSION, "invalid_parameter")
+        elif event.problem is None and faults.reject_update is not None:
+            refusal = Refusal(faults.reject_update[1], faults.reject_update[0])
+        if refusal is None:
+            refusal = update_refusal(event, self.core.config.model, checked=self.checked)
+        if refusal is not None:
+            error = self.core.error(
+                refusal.message, code=refusal.code, param=refusal.param, event_id=event.event_id
             )
-        elif self.conversation:
-            code, problem = "invalid_parameter", CONVERSATION_SESSION
-        elif self.checked and (refusal := check_update(event.raw, self.core.config.model)):
-            code, problem, param = refusal.code, refusal.message, refusal.param
-        elif faults.reject_update is not None:
-            code, problem = faults.reject_update
-        elif config.turn_detection is not None and not _takes_vad(config.model):
-            problem = "Turn detection is not supported for this transcription model."
-            param = "session.audio.input.turn_detection"
-        elif config.audio_format not in WIRE_FORMATS or (
-            config.audio_format == PCM.name and config.sample_rate != PCM.sample_rate
-        ):
-            problem = (
-                "Only 24kHz PCM audio (audio/pcm) and G.711 (audio/pcmu, audio/pcma) are "
-                "supported by this server."
-            )
-            param = "session.audio.input.format"
-        if problem is not None:
-            await self.send(
-                self.core.error(problem, code=code, param=param, event_id=event.event_id)
-            )
+            await self.send(error)
             return
         if not self.core.configured or config.turn_detection != self.core.config.turn_detection:
             # Only a change of turn detection restarts the VAD: an update that leaves it

@@ -76,15 +76,17 @@ class _Refused(Exception):
         self.refusal = refusal
 
 
-def check_url(query: str) -> bool:
+def check_url(query: str, *, client_secret: bool = False) -> bool:
     """Whether the handshake's query opens a transcription session, as OpenAI decides it.
 
     ``?model=...`` or no ``intent`` opens a conversation session; its transcription updates
     are refused later with :data:`CONVERSATION_SESSION`, as on OpenAI (the handshake itself
-    succeeds there too).
+    succeeds there too). A client secret names its session's type, so it needs no intent.
     """
     params = parse_qs(query)
-    return params.get("intent") == ["transcription"] and "model" not in params
+    if "model" in params:
+        return False
+    return params.get("intent") == ["transcription"] or (client_secret and "intent" not in params)
 
 
 def check_event_type(kind: str) -> Refusal | None:
