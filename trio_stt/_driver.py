@@ -30,7 +30,8 @@ import enum
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import trio
 
@@ -51,7 +52,7 @@ from ._session_options import SessionOptions, SessionStatistics
 from ._streamed_input import AudioRequest, HandOver, InputReader, Intent
 from ._supervise import open_supervised_nursery
 from ._tracing import TurnTracer
-from ._turn_gate import COMMIT, TurnGate
+from ._turn_gate import COMMIT, GateAction, TurnGate
 from ._websocket import bounded_sends
 
 __all__ = ["ConnectionDriver", "Ending", "SessionParts"]
@@ -86,6 +87,10 @@ class SessionParts:
     redactor: Redactor
     unconfirmed: list[AudioRequest]  # commits and clears written, not yet known to be whole
     gate: TurnGate | None = None  # the client's turn detection, when it has one
+    # What the gate decided and no connection has begun to carry out. One append can end a
+    # turn (audio, then a commit): if the connection drops while the audio is sent, the
+    # commit is still owed, and the next connection makes it after the replay.
+    gate_owed: deque[GateAction] = field(default_factory=deque)
 
 
 class ConnectionDriver:
@@ -301,6 +306,8 @@ class ConnectionDriver:
         asks for the stream to move to the next connection (:attr:`HandOver.NOW`)."""
         reader, record, gate = self._parts.reader, self._parts.record, self._parts.gate
         await trio.lowlevel.checkpoint()
+        if gate is not None:
+            await self._carry_out(gate)  # what the gate decided before the last drop
         while not record.input_ended:
             item = await reader.next()
             if item is None or item is HandOver.NOW:
@@ -326,7 +333,15 @@ class ConnectionDriver:
         """Send what the client's turn detection lets through, and commit where it says a
         turn ends (``_turn_gate.py``). What it sends is speech, padded: voiced throughout.
         It runs once an append; the reader it follows is the loop's cancellation point."""
-        for action in gate.feed(data):
+        self._parts.gate_owed.extend(gate.feed(data))
+        await self._carry_out(gate)
+
+    async def _carry_out(self, gate: TurnGate) -> None:  # noqa: ASYNC910
+        """Each owed action, taken off before it starts: one begun is in the stream's record
+        (appends and commits are recorded before they are written), so a replay has it."""
+        owed = self._parts.gate_owed
+        while owed:
+            action = owed.popleft()
             if isinstance(action, bytes):
                 await self._append(action, len(action) / self._core.audio_format.bytes_per_ms)
             elif action is COMMIT:
