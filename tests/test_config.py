@@ -7,7 +7,7 @@ from trio_stt import ClientConfig, ConfigurationError, OpenAISTTModel
 KEY = "sk-test-abcdefghijklmnop"
 
 
-def test_environment_is_read_and_overridable() -> None:
+async def test_environment_is_read_and_overridable() -> None:
     env = {
         "OPENAI_API_KEY": KEY,
         "OPENAI_BASE_URL": "https://gateway.example.com/openai/v1/",
@@ -16,7 +16,7 @@ def test_environment_is_read_and_overridable() -> None:
     }
     config = ClientConfig.from_env(env)
     assert config.base_url == "https://gateway.example.com/openai/v1"
-    headers = config.rest_headers()
+    headers = await config.credential_headers()
     assert headers["Authorization"] == f"Bearer {KEY}"
     assert headers["OpenAI-Organization"] == "org_1"
     assert headers["OpenAI-Project"] == "proj_1"
@@ -64,7 +64,7 @@ def test_websocket_url_derivation(base: str, ws_base: str | None, expected: str)
     assert "model=" not in config.websocket_url
 
 
-def test_extra_query_and_headers_for_compatible_servers() -> None:
+async def test_extra_query_and_headers_for_compatible_servers() -> None:
     config = ClientConfig(
         base_url="http://127.0.0.1:8000/v1",
         extra_query={"model": "Systran/faster-whisper-small"},
@@ -77,9 +77,9 @@ def test_extra_query_and_headers_for_compatible_servers() -> None:
     assert config.rest_url("audio/transcriptions").endswith(
         "/v1/audio/transcriptions?model=Systran%2Ffaster-whisper-small"
     )
-    headers = dict(config.websocket_headers())
+    headers = await config.credential_headers()
     assert headers == {"X-API-Key": "local", "authorization": "Bearer other"}
-    assert not any(k.lower() == "openai-beta" for k, _ in config.websocket_headers())
+    assert not any(k.lower() == "openai-beta" for k in headers)
 
 
 @pytest.mark.parametrize(

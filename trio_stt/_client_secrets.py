@@ -48,14 +48,18 @@ def client_secret_request(
     settings: STTModelSettings,
     expires_after: float,
     audio_format: WireFormat = PCM,
+    *,
+    wire_model: str | None = None,
 ) -> bytes:
-    """The JSON body that asks for a secret for *model* configured by *settings*."""
+    """The JSON body that asks for a secret for *model* configured by *settings*, under the
+    name the server knows it by (*wire_model*: an Azure deployment)."""
     if not MIN_SECONDS <= expires_after <= MAX_SECONDS:
         raise ConfigurationError(
             f"expires_after must be {MIN_SECONDS} to {MAX_SECONDS} seconds; got {expires_after}"
         )
     settings.check_for(model, realtime=True)
-    session = build_session_update(model, settings, "ga", "", audio_format)["session"]
+    update = build_session_update(model, settings, "ga", "", audio_format, wire_model=wire_model)
+    session = update["session"]
     body = {
         "expires_after": {"anchor": "created_at", "seconds": int(expires_after)},
         "session": session,

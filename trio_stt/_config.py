@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any, Literal
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import trio
+
+from ._azure import TokenCache, TokenProvider
 from ._errors import ConfigurationError
 from ._secrets import Redactor, secret_values
 
@@ -66,6 +70,14 @@ class ClientConfig:
         allow_insecure: permit sending the key over cleartext to a non-loopback host.
         max_retries: REST retries after 408/409/429/5xx and connection failures.
         timeout: seconds for a whole REST exchange; connect_timeout for its connect phase.
+        key_header: how the key is sent: ``Authorization: Bearer <key>`` (OpenAI) or
+            ``api-key: <key>`` (Azure).
+        token_provider: an async callable giving bearer tokens (Azure Entra ID), instead
+            of a key; see :meth:`for_azure`.
+        api_version: Azure's classic surface: ``api-version`` on every URL and the
+            deployment in the REST path. ``None`` for OpenAI and Azure's v1 surface.
+        deployments: model name -> the name the server knows it by (an Azure deployment),
+            sent in its place: in the URL, the upload and the session update.
     """
 
     api_key: str | None = field(default=None, repr=False)
@@ -79,6 +91,10 @@ class ClientConfig:
     max_retries: int = 2
     timeout: float = 600.0
     connect_timeout: float = 5.0
+    key_header: Literal["Authorization", "api-key"] = "Authorization"
+    token_provider: TokenProvider | None = field(default=None, repr=False, compare=False)
+    api_version: str | None = None
+    deployments: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.base_url:
@@ -99,13 +115,20 @@ class ClientConfig:
             raise ConfigurationError(f"max_retries must be >= 0; got {self.max_retries}")
         if self.api_key is not None and not self.api_key.strip():
             raise ConfigurationError("api_key is empty; set OPENAI_API_KEY or pass api_key=")
+        if self.api_key is not None and self.token_provider is not None:
+            raise ConfigurationError("pass api_key or token_provider, not both")
+        if self.key_header not in ("Authorization", "api-key"):
+            raise ConfigurationError(
+                f"key_header must be 'Authorization' or 'api-key'; got {self.key_header!r}"
+            )
         hosts = [urlsplit(self.base_url), urlsplit(self.websocket_url)]
-        if self.api_key is None and any(_is_openai_host(p.hostname) for p in hosts):
+        credential = self.api_key is not None or self.token_provider is not None
+        if not credential and any(_is_openai_host(p.hostname) for p in hosts):
             raise ConfigurationError(
                 "no API key: set the OPENAI_API_KEY environment variable or pass api_key= "
                 f"(OpenAI needs one; base_url is {self.base_url})"
             )
-        if self.api_key is not None and not self.allow_insecure:
+        if credential and not self.allow_insecure:
             for parts in hosts:
                 if parts.scheme in ("http", "ws") and not is_loopback_host(parts.hostname):
                     raise ConfigurationError(
@@ -130,6 +153,67 @@ class ClientConfig:
         """Masks this configuration's secrets in text and exceptions (see docs/security.md)."""
         return Redactor(secret_values(self.api_key, self.extra_headers, self.extra_query))
 
+    @cached_property
+    def _tokens(self) -> TokenCache | None:
+        return TokenCache(self.token_provider) if self.token_provider is not None else None
+
+    @classmethod
+    def for_azure(
+        cls,
+        endpoint: str | None = None,
+        *,
+        api_key: str | None = None,
+        token_provider: TokenProvider | None = None,
+        api_version: str | None = None,
+        deployments: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> ClientConfig:
+        """A configuration for Azure OpenAI, from arguments and Azure's usual variables.
+
+        *endpoint* (``AZURE_OPENAI_ENDPOINT``) is the resource,
+        ``https://<resource>.openai.azure.com``. The key (``AZURE_OPENAI_API_KEY``) goes in
+        an ``api-key`` header; with *token_provider* instead, each request and handshake
+        carries ``Authorization: Bearer`` with its token. Without *api_version* the v1
+        surface is used (``/openai/v1``, the model name being the deployment's); with it
+        (or ``OPENAI_API_VERSION``), the classic deployment paths. *deployments* maps model
+        names to deployment names, when they differ.
+
+        Example:
+            ```python
+            config = ClientConfig.for_azure(
+                "https://contoso.openai.azure.com",
+                deployments={"gpt-4o-transcribe": "transcribe-prod"},
+            )
+            model = OpenAISTTModel("gpt-4o-transcribe", config)
+            ```
+        """
+        env = os.environ if environ is None else environ
+        endpoint = endpoint or env.get("AZURE_OPENAI_ENDPOINT")
+        if not endpoint:
+            raise ConfigurationError(
+                "no Azure endpoint: set AZURE_OPENAI_ENDPOINT or pass endpoint= "
+                "(https://<resource>.openai.azure.com)"
+            )
+        if token_provider is None:
+            api_key = api_key or env.get("AZURE_OPENAI_API_KEY")
+            if not api_key:
+                raise ConfigurationError(
+                    "no Azure credential: set AZURE_OPENAI_API_KEY or pass api_key= or "
+                    "token_provider="
+                )
+        api_version = api_version or env.get("OPENAI_API_VERSION") or None
+        root = re.sub(r"/openai(/v1)?$", "", endpoint.rstrip("/"))
+        return cls(
+            api_key=api_key,
+            base_url=f"{root}/openai" if api_version else f"{root}/openai/v1",
+            key_header="api-key",
+            token_provider=token_provider,
+            api_version=api_version,
+            deployments=dict(deployments or {}),
+            **overrides,
+        )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ClientConfig:
         """Read the ``OPENAI_*`` variables, then apply *overrides* (``None`` values ignored)."""
@@ -152,7 +236,9 @@ class ClientConfig:
 
     def _identity_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
-        if self.api_key is not None:
+        if self.api_key is not None and self.key_header == "api-key":
+            headers["api-key"] = self.api_key
+        elif self.api_key is not None:
             headers["Authorization"] = f"Bearer {self.api_key}"
         if self.organization:
             headers["OpenAI-Organization"] = self.organization
@@ -164,17 +250,45 @@ class ClientConfig:
         headers.update(self.extra_headers)
         return headers
 
-    def rest_headers(self) -> dict[str, str]:
-        """Headers for REST calls, including ``Authorization``. Never log these."""
-        return self._identity_headers()
+    async def credential_headers(self) -> dict[str, str]:
+        """Auth and identity headers for one request or handshake, with a fresh token when
+        a provider gives them (learned by the redactor before anything can quote it).
+        Never log these. Never ``OpenAI-Beta`` (see the dialects)."""
+        headers = self._identity_headers()
+        if self._tokens is not None:
+            token = await self._tokens.get()
+            self.redactor.learn(token)
+            if not any(k.lower() == "authorization" for k in self.extra_headers):
+                headers["Authorization"] = f"Bearer {token}"
+        else:
+            await trio.lowlevel.checkpoint()
+        return headers
 
-    def websocket_headers(self) -> list[tuple[str, str]]:
-        """Handshake headers: auth and identity only. Never ``OpenAI-Beta`` (see the dialects)."""
-        return list(self._identity_headers().items())
+    def wire_model(self, model: str) -> str:
+        """The name the server knows *model* by: its deployment, when one is named."""
+        return self.deployments.get(model, model)
 
-    def rest_url(self, path: str) -> str:
-        """``base_url`` + *path*, with ``extra_query`` merged into the query string."""
-        return _merge_query(self.base_url + "/" + path.lstrip("/"), self.extra_query)
+    def rest_url(self, path: str, model: str | None = None) -> str:
+        """``base_url`` + *path*, with ``extra_query`` merged into the query string. On
+        Azure's classic surface, *model*'s deployment goes into the path of an audio call
+        and ``api-version`` into the query."""
+        path = path.lstrip("/")
+        query: dict[str, str] = {}
+        if self.api_version is not None:
+            query["api-version"] = self.api_version
+            if model is not None and path.startswith("audio/"):
+                path = f"deployments/{quote(self.wire_model(model), safe='')}/{path}"
+        return _merge_query(self.base_url + "/" + path, {**query, **self.extra_query})
+
+    def realtime_url(self, model: str | None = None) -> str:
+        """:attr:`websocket_url`, with ``api-version`` and *model*'s ``deployment`` on
+        Azure's classic surface."""
+        if self.api_version is None:
+            return self.websocket_url
+        query = {"api-version": self.api_version}
+        if model is not None:
+            query["deployment"] = self.wire_model(model)
+        return _merge_query(self.websocket_url, {**query, **self.extra_query})
 
     @property
     def websocket_url(self) -> str:

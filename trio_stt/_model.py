@@ -254,6 +254,7 @@ class OpenAISTTModel(AsyncClosing):
             chunking_strategy=chunking_strategy,
             known_speaker_names=known_speaker_names,
             known_speaker_references=known_speaker_references,
+            wire_model=self.config.wire_model(self.model),
         )
         one_piece = partial(
             self.transcribe_file,
@@ -287,9 +288,9 @@ class OpenAISTTModel(AsyncClosing):
             if isinstance(file, AudioInput):
                 span.set_input_audio(file.to_base64())
             result = await self._http.post(
-                self.config.rest_url("audio/transcriptions"),
+                self.config.rest_url("audio/transcriptions", self.model),
                 content=request.body,
-                headers=self._headers(request),
+                headers=await self._headers(request),
             )
             if result.request_id:
                 span.set_attribute("trio_stt.request_id", result.request_id)
@@ -326,6 +327,7 @@ class OpenAISTTModel(AsyncClosing):
             filename=filename,
             chunking_strategy=chunking_strategy,
             stream=True,
+            wire_model=self.config.wire_model(self.model),
         )
         options = TracingOptions(trace_include_sensitive_data, trace_include_sensitive_audio_data)
         return self._open_stream(request, settings, options)
@@ -340,9 +342,9 @@ class OpenAISTTModel(AsyncClosing):
             redactor.guard(),
         ):
             async with self._http.stream_lines(
-                self.config.rest_url("audio/transcriptions"),
+                self.config.rest_url("audio/transcriptions", self.model),
                 content=request.body,
-                headers=self._headers(request),
+                headers=await self._headers(request),
             ) as (result, lines):
                 content_type = result.headers.get("content-type", "")
                 plain = not content_type.startswith("text/event-stream")
@@ -377,10 +379,15 @@ class OpenAISTTModel(AsyncClosing):
             APIStatusError: the server refused (a bad configuration is a 400).
         """
         body = client_secret_request(
-            self.model, settings or STTModelSettings(), expires_after, wire_format(audio_format)
+            self.model,
+            settings or STTModelSettings(),
+            expires_after,
+            wire_format(audio_format),
+            wire_model=self.config.wire_model(self.model),
         )
-        headers = self.config.rest_headers() | {"Content-Type": "application/json"}
         with self.config.redactor.guard():
+            headers = await self.config.credential_headers()
+            headers["Content-Type"] = "application/json"
             result = await self._http.post(
                 self.config.rest_url("realtime/client_secrets"), content=body, headers=headers
             )
@@ -422,8 +429,8 @@ class OpenAISTTModel(AsyncClosing):
         )
         return session._run()
 
-    def _headers(self, request: TranscriptionRequest) -> dict[str, str]:
-        headers = self.config.rest_headers()
+    async def _headers(self, request: TranscriptionRequest) -> dict[str, str]:
+        headers = await self.config.credential_headers()
         headers["Content-Type"] = request.content_type
         if request.stream:
             headers["Accept"] = "text/event-stream"

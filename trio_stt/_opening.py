@@ -71,10 +71,12 @@ async def open_connection(opener: Opener) -> AsyncIterator[OpenConnection]:
         dialect=opts.dialect, max_message_bytes=opts.max_message_bytes,
         redact=opener.config.redactor.text, audio_format=opener.audio_format,
     )  # fmt: skip
-    headers = opener.config.websocket_headers() + handshake_headers(opts.dialect)
+    with opener.config.redactor.guard():
+        credentials = await opener.config.credential_headers()
+    headers = list(credentials.items()) + handshake_headers(opts.dialect)
     connector = opts.connector or open_websocket
     async with connector(
-        opener.config.websocket_url,
+        opener.config.realtime_url(opener.model),
         headers,
         max_message_bytes=opts.max_message_bytes,
         connect_timeout=opts.connect_timeout,
@@ -82,7 +84,10 @@ async def open_connection(opener: Opener) -> AsyncIterator[OpenConnection]:
         events = await _receive_until(
             opener, transport, core, "session.created", opts.session_created_timeout
         )
-        await transport.send(core.update_session(opener.model, opener.settings))
+        wire_model = opener.config.wire_model(opener.model)
+        await transport.send(
+            core.update_session(opener.model, opener.settings, wire_model=wire_model)
+        )
         opener.stats.messages_sent += 1
         events += await _receive_until(
             opener, transport, core, "session.updated", opts.session_updated_timeout

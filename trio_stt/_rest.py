@@ -144,8 +144,12 @@ def build_transcription_request(
     known_speaker_references: Sequence[str] | None = None,
     stream: bool = False,
     max_body_bytes: int = MAX_BODY_BYTES,
+    wire_model: str | None = None,
 ) -> TranscriptionRequest:
-    """Encode one ``POST /audio/transcriptions`` body; fields follow openai-python's rules."""
+    """Encode one ``POST /audio/transcriptions`` body; fields follow openai-python's rules.
+
+    *wire_model* is what the ``model`` field says, when the server knows *model* by another
+    name (an Azure deployment)."""
     caps = settings.check_for(model, realtime=False)
     fmt = response_format or "json"
     if fmt not in caps.rest_formats:
@@ -155,7 +159,7 @@ def build_transcription_request(
         )
     if stream and not caps.rest_streaming:
         raise ConfigurationError(f"{model} does not support streaming transcription")
-    fields: list[tuple[str, str]] = [("model", model), ("response_format", fmt)]
+    fields: list[tuple[str, str]] = [("model", wire_model or model), ("response_format", fmt)]
     langs = settings.language_list()
     if langs and caps.languages_list:
         fields += [("languages[]", code) for code in langs]

@@ -70,20 +70,35 @@ class RedactedException(Exception):
         self.original_type = original_type
 
 
+MAX_LEARNED = 16
+
+
 class Redactor:
     """Masks one configuration's secrets (and anything shaped like an OpenAI key)."""
 
-    __slots__ = ("_pattern",)
+    __slots__ = ("_learned", "_pattern", "_secrets")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = [s for s in secrets if len(s) >= MIN_SECRET_LENGTH]
+        self._learned: list[str] = []
+        self._compile()
+
+    def _compile(self) -> None:
         forms: set[str] = set()
-        for secret in secrets:
-            if len(secret) >= MIN_SECRET_LENGTH:
-                forms |= {secret, json.dumps(secret)[1:-1], quote(secret, safe=""),
-                          quote_plus(secret)}  # fmt: skip
+        for secret in [*self._secrets, *self._learned]:
+            forms |= {secret, json.dumps(secret)[1:-1], quote(secret, safe=""),
+                      quote_plus(secret)}  # fmt: skip
         literal = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
         alternatives = [literal] if literal else []
         self._pattern = re.compile("|".join([*alternatives, KEY_SHAPE.pattern]))
+
+    def learn(self, secret: str) -> None:
+        """Mask *secret* from now on too: a bearer token fetched while running. The last
+        :data:`MAX_LEARNED` are kept: an older token has expired, but may still be quoted."""
+        if len(secret) < MIN_SECRET_LENGTH or secret in self._secrets or secret in self._learned:
+            return
+        self._learned = [*self._learned[-(MAX_LEARNED - 1) :], secret]
+        self._compile()
 
     def __repr__(self) -> str:
         return "<Redactor>"  # never the pattern: it is the secrets

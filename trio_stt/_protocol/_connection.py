@@ -225,15 +225,20 @@ class RealtimeConnection:
         self._sent[event_id] = kind
         return event_id
 
-    def update_session(self, model: str, settings: STTModelSettings) -> str:
-        """The session update for *model*; allowed once ``session.created`` has arrived."""
+    def update_session(
+        self, model: str, settings: STTModelSettings, *, wire_model: str | None = None
+    ) -> str:
+        """The session update for *model* (named *wire_model* on the wire, when given);
+        allowed once ``session.created`` has arrived."""
         settings.check_for(model, realtime=True)
         self._step(Step.UPDATE)
         event_id = self._next_id("update", "session.update")
         self._pending_updates.append(event_id)
         self.vad_enabled = effective_turn_detection(model, settings) is not None
         return json.dumps(
-            build_session_update(model, settings, self.dialect, event_id, self.audio_format),
+            build_session_update(
+                model, settings, self.dialect, event_id, self.audio_format, wire_model=wire_model
+            ),
             separators=(",", ":"),
         )
 

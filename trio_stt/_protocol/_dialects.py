@@ -58,9 +58,11 @@ def effective_turn_detection(model: str, settings: STTModelSettings) -> Mapping[
     return {"type": "semantic_vad"} if capabilities_for(model).server_vad else None
 
 
-def _transcription_block(model: str, settings: STTModelSettings) -> dict[str, Any]:
+def _transcription_block(
+    model: str, settings: STTModelSettings, wire_model: str | None
+) -> dict[str, Any]:
     caps = capabilities_for(model)
-    block: dict[str, Any] = {"model": model}
+    block: dict[str, Any] = {"model": wire_model or model}
     languages = settings.language_list()
     if languages and caps.languages_list:
         block["languages"] = languages
@@ -81,9 +83,14 @@ def build_session_update(
     dialect: Dialect,
     event_id: str,
     audio_format: WireFormat = PCM,
+    *,
+    wire_model: str | None = None,
 ) -> dict[str, Any]:
-    """The ``session.update`` (GA) or ``transcription_session.update`` (Beta) message."""
-    transcription = _transcription_block(model, settings)
+    """The ``session.update`` (GA) or ``transcription_session.update`` (Beta) message.
+
+    *model* decides what is sent; *wire_model* is the name it is sent under, when the
+    server knows it by another (an Azure deployment)."""
+    transcription = _transcription_block(model, settings, wire_model)
     turn_detection = effective_turn_detection(model, settings)
     noise = {"type": settings.noise_reduction} if settings.noise_reduction else None
     include = [LOGPROBS_INCLUDE] if settings.include_logprobs else None

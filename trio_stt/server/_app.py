@@ -89,6 +89,8 @@ class RecordedRequest:
     filename: str | None
     file_bytes: int
     headers: dict[str, str] = field(repr=False)
+    path: str = ""
+    query: str = field(default="", repr=False)  # may carry a key (Azure's api-key=)
 
 
 def _request_id() -> bytes:
@@ -145,12 +147,15 @@ class STTServerApp:
         return f"<STTServerApp recognizer={type(self.config.recognizer).__name__}>"
 
     def authorized(self, headers: dict[str, str]) -> bool:
-        """Whether the request carries the API key (a client secret is not one)."""
+        """Whether the request carries the API key, as OpenAI's ``Authorization: Bearer`` or
+        as Azure's ``api-key`` header. A client secret is not a key."""
         given = headers.get("authorization", "")
         if given.startswith("Bearer ek_"):
             return False
         if self.config.api_key is None:
             return True
+        if "api-key" in headers:
+            return hmac.compare_digest(headers["api-key"].encode(), self.config.api_key.encode())
         return hmac.compare_digest(given.encode(), f"Bearer {self.config.api_key}".encode())
 
     def realtime_credential(self, headers: dict[str, str]) -> tuple[bool, MintedSecret | None]:
@@ -187,7 +192,7 @@ class STTServerApp:
             if scope["method"] != "POST":
                 await _send_error(send, 405, f"Method {scope['method']} not allowed")
             else:
-                await self._transcriptions(headers, receive, send)
+                await self._transcriptions(scope, headers, receive, send)
         else:
             await _send_error(
                 send, 404, f"Invalid URL ({scope['method']} {path})", code="unknown_url"
@@ -266,7 +271,9 @@ class STTServerApp:
             return
         await _send_body(send, 200, mint_answer(minted, session), "application/json")
 
-    async def _transcriptions(self, headers: dict[str, str], receive: Receive, send: Send) -> None:
+    async def _transcriptions(
+        self, scope: Scope, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
         if not self.authorized(headers):
             await self._refuse_key(headers, send)
             return
@@ -307,6 +314,8 @@ class STTServerApp:
                 upload.filename if upload else None,
                 len(upload.data) if upload else 0,
                 headers,
+                scope.get("path", ""),
+                scope.get("query_string", b"").decode("latin-1"),
             )
         )
         await self._answer(form, upload, send)
