@@ -44,11 +44,12 @@ def lenient() -> ServerConfig:
 
 
 async def stream_once(model: OpenAISTTModel) -> list[str]:
-    audio = StreamedAudioInput()
+    audio, turns = StreamedAudioInput(), []
     settings = STTModelSettings(turn_detection="manual")
     async with model.create_session(audio, settings) as session, trio.open_nursery() as nursery:
         nursery.start_soon(feed, audio, np.ones(4800, np.int16) * 3000)
-        turns = [text async for text in session.transcribe_turns()]
+        async for text in session.transcribe_turns():
+            turns.append(text)
     return turns
 
 
