@@ -160,9 +160,8 @@ async def open_microphone(
                 print(text)
         ```
 
-    Raises:
-        MissingDependencyError: ``sounddevice`` or PortAudio is not installed.
-        sounddevice.PortAudioError: the device cannot be opened.
+    It raises what :func:`feed_from_microphone` raises before the device runs, from the
+    ``async with`` itself.
     """
     audio = StreamedAudioInput()
     feed = partial(
