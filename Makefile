@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check trio_stt tests bench scripts examples
 	$(BIN)/ruff format --check trio_stt tests bench scripts examples
 	$(BIN)/flake8-async --enable=ASYNC1,ASYNC2,ASYNC3,ASYNC4,ASYNC900,ASYNC910,ASYNC911 \
-		--startable-in-context-manager=serve,feed_from_microphone,_supervise,_hold_open \
+		--startable-in-context-manager=serve,serve_captions,feed_from_microphone,_supervise,_hold_open \
 		$$(find trio_stt tests bench scripts examples -name '*.py')
 
 typecheck: $(STAMP)
