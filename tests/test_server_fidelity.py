@@ -353,3 +353,17 @@ async def test_models_are_listed() -> None:
     assert one.json() == {"id": "whisper-1", "object": "model", "created": 1_700_000_000,
                           "owned_by": "system"}  # fmt: skip
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+
+
+async def test_models_need_the_key_when_the_server_requires_one() -> None:
+    """``/v1/models`` answered 200 to a wrong key while every other path said 401."""
+    key = "sk-the-servers-key-0123456789"
+    async with open_fake_server(api_key=key) as server, httpx2.AsyncClient() as http:
+        wrong = await http.get(
+            f"{server.base_url}/models", headers={"Authorization": "Bearer sk-no"}
+        )
+        right = await http.get(
+            f"{server.base_url}/models", headers={"Authorization": f"Bearer {key}"}
+        )
+    assert wrong.status_code == 401 and "invalid_api_key" in wrong.text
+    assert right.status_code == 200 and right.json()["object"] == "list"

@@ -185,7 +185,10 @@ class STTServerApp:
         if path.endswith("/health") and scope["method"] == "GET":
             await _send_body(send, 200, '{"status":"ok"}', "application/json")
         elif "/models" in path and scope["method"] == "GET":
-            await self._models(path, send)
+            if self.authorized(headers):  # OpenAI lists nothing to a wrong key either
+                await self._models(path, send)
+            else:
+                await self._refuse_key(headers, send)
         elif path.endswith("/realtime/client_secrets") and scope["method"] == "POST":
             await self._mint_client_secret(headers, receive, send)
         elif path.endswith("/audio/transcriptions"):
