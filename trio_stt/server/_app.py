@@ -221,8 +221,8 @@ class STTServerApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _read_body(self, receive: Receive, limit: int) -> bytes | int:
-        """The body, or its size so far (an int) once it passes *limit*."""
+    async def _read_body(self, receive: Receive, send: Send, limit: int) -> bytes | None:
+        """The body; or, once it passes *limit*, ``None`` with OpenAI's 413 sent."""
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -231,7 +231,9 @@ class STTServerApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                return size
+                await _send_error(send, 413, f"Maximum content size limit ({limit}) exceeded "
+                                  f"({size} bytes read)", type="server_error")  # fmt: skip
+                return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -256,10 +258,8 @@ class STTServerApp:
         if not self.authorized(headers):
             await self._refuse_key(headers, send)
             return
-        body = await self._read_body(receive, MAX_MINT_BODY_BYTES)
-        if isinstance(body, int):
-            await _send_error(send, 413, f"Maximum content size limit ({MAX_MINT_BODY_BYTES}) "
-                              f"exceeded ({body} bytes read)", type="server_error")  # fmt: skip
+        body = await self._read_body(receive, send, MAX_MINT_BODY_BYTES)
+        if body is None:
             return
         checked = not self.config.lenient
         asked = read_mint_request(body, partial(update_refusal, checked=checked))
@@ -280,15 +280,8 @@ class STTServerApp:
         if not self.authorized(headers):
             await self._refuse_key(headers, send)
             return
-        body = await self._read_body(receive, self.config.max_body_bytes)
-        if isinstance(body, int):
-            await _send_error(
-                send,
-                413,
-                f"Maximum content size limit ({self.config.max_body_bytes}) exceeded "
-                f"({body} bytes read)",
-                type="server_error",
-            )
+        body = await self._read_body(receive, send, self.config.max_body_bytes)
+        if body is None:
             return
         self.request_started.set()
         if self.rest_faults:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._client_secrets import MAX_SECONDS, MIN_SECONDS
 from .._errors import RemoteProtocolError
 from .._protocol import SessionUpdateRequest
 from .._protocol._dialects import parse_session_update
@@ -23,9 +24,9 @@ from .._protocol._events import SessionConfig
 from .._untrusted import load_json
 from ._strict import Refusal
 
-__all__ = ["MintedSecret", "SecretStore", "MIN_SECONDS", "MAX_SECONDS"]
+__all__ = ["MintedSecret", "SecretStore", "read_mint_request", "mint_answer"]
 
-MIN_SECONDS, MAX_SECONDS, DEFAULT_SECONDS = 10, 7200, 600
+DEFAULT_SECONDS = 600  # OpenAI's, when expires_after is left out
 MAX_LIVE = 10_000
 
 
