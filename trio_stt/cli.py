@@ -230,25 +230,30 @@ async def _serve(args: argparse.Namespace) -> None:
     recognizer: Recognizer
     if args.scripted is not None:
         recognizer = ScriptedRecognizer([args.scripted])
+    elif args.recognizer == "whisper":
+        recognizer = WhisperRecognizer()
     else:
-        loaded = WhisperRecognizer() if args.recognizer == "whisper" else PocketSphinxRecognizer()
-        name = "Whisper tiny.en" if args.recognizer == "whisper" else "PocketSphinx"
-        print(f"loading the {name} model", file=sys.stderr, flush=True)
-        await trio.to_thread.run_sync(loaded.warm_up)
-        recognizer = loaded
+        recognizer = PocketSphinxRecognizer()
     config = ServerConfig(
         recognizer=recognizer,
         api_key=args.require_api_key,
         max_body_bytes=args.max_body_bytes,
         max_sessions=args.max_sessions,
+        workers=args.workers,
         lenient=args.lenient,
     )
+    app = STTServerApp(config)
+    if recognizer.blocking:
+        name = "Whisper tiny.en" if args.recognizer == "whisper" else "PocketSphinx"
+        print(f"loading the {name} model in {app.pool.workers} worker processes",
+              file=sys.stderr, flush=True)  # fmt: skip
+        await app.pool.warm_up(recognizer)
     async with trio.open_nursery() as nursery:
         try:
             if not args.quiet:  # one line a request, the path without its query
                 _log_to_stderr("trio_stt.server.access", logging.INFO, "%(message)s")
             start = partial(serve, access_log=not args.quiet)
-            url = await nursery.start(start, STTServerApp(config), args.host, args.port)
+            url = await nursery.start(start, app, args.host, args.port)
         except Exception as exc:  # hypercorn's nursery may wrap the bind error in a group
             leaves = exception_leaves(exc)
             if not any(isinstance(e, OSError) and e.errno == errno.EADDRINUSE for e in leaves):
@@ -436,6 +441,14 @@ def _parser() -> argparse.ArgumentParser:
         default=64,
         metavar="N",
         help="realtime sessions open at once; more are refused (default 64)",
+    )
+    v.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="worker processes that recognize at once; more turns wait for one "
+        f"(default: the core count, {os.cpu_count() or 1} here)",
     )
     v.add_argument(
         "--recognizer",

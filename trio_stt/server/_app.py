@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,13 +27,14 @@ from ._client_secrets import MintedSecret, SecretStore, mint_answer, read_mint_r
 from ._formats import CONTENT_TYPES, error_body, render_transcription, sse_events
 from ._multipart import MultipartError, parse_multipart
 from ._pocketsphinx import PocketSphinxRecognizer
-from ._recognizers import Recognition, Recognizer, recognize
+from ._recognizers import Recognition, Recognizer
 from ._strict import (
     check_transcription_request,
     model_not_found,
     model_object,
     models_listing,
 )
+from ._workers import RecognitionPool, WorkerFailed
 
 __all__ = ["ServerConfig", "RestFault", "RecordedRequest", "STTServerApp"]
 
@@ -41,6 +43,7 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+logger = logging.getLogger("trio_stt.server")
 _FORMATS = frozenset(CONTENT_TYPES)
 MAX_MINT_BODY_BYTES = 64 * 1024  # a session configuration; keywords and prompt included
 
@@ -56,6 +59,8 @@ class ServerConfig:
         max_body_bytes: REST bodies over this get OpenAI's 413.
         max_message_bytes: realtime messages over this close the socket with 1009.
         max_sessions: concurrent realtime sessions; more are refused at the handshake.
+        workers: recognitions that run at once, each in a worker process (default: the
+            core count); more wait for a slot.
         lenient: accept what OpenAI refuses (misspelled keys, options a model does not
             take, unknown models, the Beta event name on a GA connection, a URL without
             ``intent=transcription``). Off by default: what works here works on OpenAI.
@@ -66,6 +71,7 @@ class ServerConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     max_message_bytes: int = 16 * 1024 * 1024
     max_sessions: int = 64
+    workers: int | None = None
     lenient: bool = False
 
 
@@ -140,7 +146,8 @@ class STTServerApp:
         self.requests: list[RecordedRequest] = []
         self.request_started = trio.Event()
         self.client_disconnected = trio.Event()
-        self.realtime = RealtimeEndpoint(self.config)
+        self.pool = RecognitionPool(self.config.workers)
+        self.realtime = RealtimeEndpoint(self.config, self.pool)
         self.secrets = SecretStore()
 
     def __repr__(self) -> str:
@@ -314,13 +321,20 @@ class STTServerApp:
                 scope.get("query_string", b"").decode("latin-1"),
             )
         )
-        await self._answer(form, upload, send)
+        async with trio.open_nursery() as nursery:
+            # A client that leaves mid-decode (Ctrl-C) takes its decode with it: the worker
+            # is stopped and its slot is free for the next request at once.
+            nursery.start_soon(self._hang, receive, nursery.cancel_scope)
+            await self._answer(form, upload, send)
+            nursery.cancel_scope.cancel()
 
-    async def _hang(self, receive: Receive) -> None:
-        # Never answer; notice when the client gives up and closes the connection.
+    async def _hang(self, receive: Receive, scope: trio.CancelScope | None = None) -> None:
+        """Wait for the client to close the connection, then cancel *scope*."""
         while (await receive())["type"] != "http.disconnect":
             pass
         self.client_disconnected.set()
+        if scope is not None:
+            scope.cancel()
 
     async def _answer(self, form: Any, upload: Any, send: Send) -> None:
         model = form.get("model")
@@ -376,7 +390,13 @@ class STTServerApp:
             )
             return
         samples = to_mono_int16(decoded.frames, decoded.channels)
-        recognition = await recognize(self.config.recognizer, samples, decoded.rate)
+        try:
+            recognition = await self.pool.recognize(self.config.recognizer, samples, decoded.rate)
+        except WorkerFailed:
+            logger.exception("recognizing %s failed", upload.filename)
+            await _send_error(send, 500, "The server had an error while processing your "
+                              "request.", type="server_error")  # fmt: skip
+            return
         logprobs = "logprobs" in include
         streams = self.config.lenient or MODEL_CAPABILITIES[model].rest_streaming
         if form.get("stream") == "true" and streams:  # whisper-1 ignores it, as on OpenAI

@@ -2,12 +2,14 @@
 
 PocketSphinx's en-US model is trained on 16 kHz speech, so audio arrives at whatever rate the
 client sent (24 kHz for realtime) and is resampled here with soxr before decoding. Decoding a
-few seconds takes a few hundred milliseconds of CPU, which is why the recognizer says
-``blocking = True``: the server runs it in a worker thread and keeps serving other sessions.
+few seconds takes a few hundred milliseconds of CPU, holding the GIL, which is why the
+recognizer says ``blocking = True`` and gives a ``recipe``: the server runs it in worker
+processes and keeps serving other sessions.
 
 A ``Decoder`` is not safe to share between threads, and building one loads the model (a fraction
 of a second). So decoders are pooled: a call takes an idle one or builds a new one, and puts it
-back when done. The pool grows to the number of recognitions that ever ran at once, no further.
+back when done. The pool grows to the number of recognitions that ever ran at once, no further
+(one, in a worker process).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .._audio import resample_int16
 from .._errors import MissingDependencyError
 from ._recognizers import Recognition, RecognizedWord
 from ._vad import voiced_spans
+from ._workers import Recipe
 
 __all__ = ["PocketSphinxRecognizer"]
 
@@ -56,6 +59,7 @@ class PocketSphinxRecognizer:
 
     def __init__(self, **decoder_options: Any) -> None:
         self._decoder_class = _import_decoder()
+        self.recipe = Recipe(PocketSphinxRecognizer, tuple(sorted(decoder_options.items())))
         self._options = {"samprate": MODEL_RATE, "loglevel": "FATAL", **decoder_options}
         self._idle: list[Any] = []
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ as on OpenAI). :class:`RealtimeFaults` bends the behaviour for tests.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,13 +35,15 @@ from .._results import Logprob
 from .._settings import MODEL_CAPABILITIES
 from ._client_secrets import MintedSecret
 from ._formats import languages
-from ._recognizers import RecognizedWord, recognize
+from ._recognizers import RecognizedWord
 from ._strict import CONVERSATION_SESSION, Refusal, check_event_type, check_update, check_url
 from ._upsample import Upsampler
 from ._vad import EnergyVAD
+from ._workers import RecognitionPool, WorkerFailed
 
 __all__ = ["RealtimeEndpoint", "RealtimeFaults", "RecordedSession"]
 
+logger = logging.getLogger("trio_stt.server")
 SESSION_SECONDS = 3600.0  # OpenAI's cap; `expires_at` says when
 Message = dict[str, Any]
 Send = Callable[[Message], Awaitable[None]]
@@ -161,8 +164,9 @@ def _takes_vad(model: str | None) -> bool:
 
 
 class RealtimeEndpoint:
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, pool: RecognitionPool | None = None) -> None:
         self.config = config
+        self.pool = pool or RecognitionPool(config.workers)
         self.faults = RealtimeFaults()
         self.sessions: list[RecordedSession] = []
         self.active = 0
@@ -474,7 +478,13 @@ class _Connection:
     async def _transcribe(self, item_id: str, audio: bytes, ordinal: int) -> None:
         faults = self.faults
         samples = np.frombuffer(audio, dtype="<i2")
-        recognition = await recognize(self.endpoint.config.recognizer, samples, 24_000)
+        recognizer = self.endpoint.config.recognizer
+        try:
+            recognition = await self.endpoint.pool.recognize(recognizer, samples, 24_000)
+        except WorkerFailed:
+            logger.exception("recognizing %s failed", item_id)
+            await self.send(self.core.failed(item_id, "The audio could not be transcribed."))
+            return
         if faults.completion_delay:
             await trio.sleep(faults.completion_delay)
         if faults.never_complete:

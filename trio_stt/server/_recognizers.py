@@ -1,9 +1,10 @@
 """Recognizers: what turns audio into text behind the local server.
 
-A recognizer is a plain synchronous object. The server decides where it runs: recognizers
-that do real work (``blocking = True``) run in a worker thread via ``trio.to_thread`` so the
-event loop keeps serving other sessions; cheap ones (the scripted recognizer) run inline,
-which keeps tests deterministic under trio's mock clock.
+A recognizer is a plain synchronous object. The server decides where it runs
+(``_workers.py``): recognizers that do real work (``blocking = True``) run in worker
+processes when they say how to rebuild themselves there (a ``recipe``), else in a thread;
+cheap ones (the scripted recognizer) run inline, which keeps tests deterministic under
+trio's mock clock.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-import trio
 
-__all__ = ["Recognition", "Recognizer", "ScriptedRecognizer", "RecognizedWord", "recognize"]
+__all__ = ["Recognition", "Recognizer", "ScriptedRecognizer", "RecognizedWord"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Recognizer(Protocol):
     """Turns mono int16 samples at ``sample_rate`` into a :class:`Recognition`."""
 
     blocking: bool
-    """True when :meth:`recognize` is slow enough to need a worker thread."""
+    """True when :meth:`recognize` is slow enough to need a worker (process or thread)."""
 
     def recognize(self, samples: npt.NDArray[np.int16], sample_rate: int) -> Recognition: ...
 
@@ -92,13 +92,3 @@ class ScriptedRecognizer:
         self.calls.append(duration)
         text = self.fn(samples, sample_rate) if self.fn else next(self._next, "")
         return Recognition.evenly_timed(text, duration)
-
-
-async def recognize(
-    recognizer: Recognizer, samples: npt.NDArray[np.int16], sample_rate: int
-) -> Recognition:
-    """Run *recognizer*: in a worker thread when it is ``blocking``, else inline."""
-    if recognizer.blocking:
-        return await trio.to_thread.run_sync(recognizer.recognize, samples, sample_rate)
-    await trio.lowlevel.checkpoint()
-    return recognizer.recognize(samples, sample_rate)

@@ -72,7 +72,10 @@ async def serve(
 
     config = _hypercorn_config(host, port, app)
     asgi = AccessLog(app) if access_log else app
-    await hypercorn_serve(asgi, config, task_status=_Status())  # type: ignore[arg-type]
+    try:
+        await hypercorn_serve(asgi, config, task_status=_Status())  # type: ignore[arg-type]
+    finally:
+        await app.pool.aclose()  # the worker processes end with the server
 
 
 @asynccontextmanager

