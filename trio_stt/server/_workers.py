@@ -221,7 +221,7 @@ class RecognitionPool:
         """End the idle workers (busy ones end with their cancelled decodes)."""
         idle, self._idle = self._idle, []
         if trio.lowlevel.current_root_task() is not self._run:
-            return
+            idle = []  # another run's: they end when their pipes are collected
         async with trio.open_nursery() as nursery:
             for worker in idle:
                 nursery.start_soon(partial(worker.stop, kill=False))
