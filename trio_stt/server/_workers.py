@@ -204,6 +204,7 @@ class RecognitionPool:
         if run is not self._run:  # a new trio run: the old run's processes are gone with it
             self._run, self._idle = run, []
         if self._idle:
+            await trio.lowlevel.checkpoint()
             return self._idle.pop()
         process = await trio.lowlevel.open_process(
             [sys.executable, "-c", _COMMAND], stdin=subprocess.PIPE, stdout=subprocess.PIPE
