@@ -110,6 +110,7 @@ class _Worker:
         return result
 
     async def _receive(self, size: int) -> bytes:
+        await trio.lowlevel.checkpoint()
         while len(self._pending) < size:
             chunk = await self._answers.receive_some(max(65_536, size - len(self._pending)))
             if not chunk:
@@ -194,7 +195,8 @@ class RecognitionPool:
                 self._idle.append(worker)
                 raise
             except BaseException:  # cancelled mid-decode, or dead: never reused
-                await worker.stop(kill=True)
+                with trio.move_on_after(2, shield=True):
+                    await worker.stop(kill=True)
                 raise
             self._idle.append(worker)
             return result
