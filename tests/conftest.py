@@ -64,13 +64,13 @@ def one_second() -> np.ndarray:
 
 @pytest.fixture
 async def server() -> AsyncIterator[RunningServer]:
-    config = ServerConfig(recognizer=ScriptedRecognizer(["hello there world"]))
+    config = ServerConfig(record=True, recognizer=ScriptedRecognizer(["hello there world"]))
     async with open_server(config) as running:
         yield running
 
 
 @pytest.fixture
 async def secured_server() -> AsyncIterator[RunningServer]:
-    config = ServerConfig(recognizer=ScriptedRecognizer(["hello"]), api_key=SECRET)
+    config = ServerConfig(record=True, recognizer=ScriptedRecognizer(["hello"]), api_key=SECRET)
     async with open_server(config) as running:
         yield running

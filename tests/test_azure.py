@@ -40,7 +40,7 @@ def azure(server: RunningServer, **options: object) -> ClientConfig:
 
 def lenient() -> ServerConfig:
     # Deployment names are the customer's own, so the server takes any model name.
-    return ServerConfig(recognizer=ScriptedRecognizer(["hello azure"]), lenient=True)
+    return ServerConfig(record=True, recognizer=ScriptedRecognizer(["hello azure"]), lenient=True)
 
 
 async def stream_once(model: OpenAISTTModel) -> list[str]:

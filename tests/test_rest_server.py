@@ -152,7 +152,10 @@ async def test_oversized_upload_is_refused_before_sending(server: RunningServer)
 
 
 async def test_server_side_413_maps_to_request_too_large(one_second: np.ndarray) -> None:
-    async with open_server(ServerConfig(max_body_bytes=1000)) as srv, model_for(srv) as model:
+    async with (
+        open_server(ServerConfig(record=True, max_body_bytes=1000)) as srv,
+        model_for(srv) as model,
+    ):
         with pytest.raises(RequestTooLargeError, match="Maximum content size limit"):
             await model.transcribe(AudioInput(one_second))
 

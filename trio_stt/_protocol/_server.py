@@ -40,7 +40,17 @@ from ._events import (
 from ._pcm import BYTES_PER_MS
 from ._state import SERVER_TRANSITIONS, ServerState
 
-__all__ = ["RealtimeServerConnection", "CommitResult"]
+__all__ = ["RealtimeServerConnection", "CommitResult", "MalformedClientEvent"]
+
+
+class MalformedClientEvent(RemoteProtocolError):
+    """A client event that parsed as JSON but is not a valid event; its ``event_id``, if it
+    had one, goes back in the error so the client can tell which event it was."""
+
+    def __init__(self, message: str, event_id: str | None, code: str = "invalid_value") -> None:
+        super().__init__(message)
+        self.event_id = event_id
+        self.code = code
 
 
 class CommitResult:
@@ -107,10 +117,19 @@ class RealtimeServerConnection:
         event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
         if kind == "input_audio_buffer.append":
             audio = obj.get("audio")
+            if not isinstance(audio, str):
+                if audio is None:
+                    missing = "Missing required parameter: 'audio'."
+                    raise MalformedClientEvent(missing, event_id, "missing_required_parameter")
+                raise MalformedClientEvent(
+                    "Invalid type for 'audio': expected a string.", event_id, "invalid_type"
+                )
             try:
-                pcm = base64.b64decode(audio if isinstance(audio, str) else "", validate=True)
+                pcm = base64.b64decode(audio, validate=True)
             except (binascii.Error, ValueError):
-                raise RemoteProtocolError("append audio is not valid base64") from None
+                raise MalformedClientEvent(
+                    "Invalid 'audio': the audio is not valid base64.", event_id
+                ) from None
             return AudioAppend(pcm, event_id=event_id)
         if kind == "input_audio_buffer.commit":
             return CommitRequest(event_id=event_id)

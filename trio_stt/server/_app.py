@@ -24,6 +24,7 @@ from .._errors import AudioFormatError
 from .._rest import AUDIO_CONTENT_TYPES, MAX_BODY_BYTES
 from .._settings import MODEL_CAPABILITIES
 from ._client_secrets import MintedSecret, SecretStore, mint_answer, read_mint_request
+from ._decode import header_refusal
 from ._formats import CONTENT_TYPES, error_body, render_transcription, sse_events
 from ._multipart import MultipartError, parse_multipart
 from ._pocketsphinx import PocketSphinxRecognizer
@@ -56,11 +57,20 @@ class ServerConfig:
         recognizer: turns audio into text: PocketSphinx by default (real, offline speech
             recognition); a :class:`ScriptedRecognizer` for tests that need fixed answers.
         api_key: when set, requests must carry ``Authorization: Bearer <api_key>``.
-        max_body_bytes: REST bodies over this get OpenAI's 413.
+        max_body_bytes: REST bodies over this get OpenAI's 413, before they are read when
+            their ``Content-Length`` says so.
+        max_audio_seconds: the longest file decoded for a model without a cap of its own
+            (``whisper-1``; the gpt-4o family's is OpenAI's 1500 s), judged from the header
+            before decoding.
+        body_timeout: seconds a REST body may take to arrive, all of it; a slower one (a
+            client trickling bytes to hold a connection) gets 408.
         max_message_bytes: realtime messages over this close the socket with 1009.
         max_sessions: concurrent realtime sessions; more are refused at the handshake.
         workers: recognitions that run at once, each in a worker process (default: the
             core count); more wait for a slot.
+        record: keep what every client sent (``STTServerApp.requests``,
+            ``RealtimeEndpoint.sessions``), for tests' assertions. Off by default, so a
+            long-running server's memory stays flat; ``trio_stt.testing`` turns it on.
         lenient: accept what OpenAI refuses (misspelled keys, options a model does not
             take, unknown models, the Beta event name on a GA connection, a URL without
             ``intent=transcription``). Off by default: what works here works on OpenAI.
@@ -69,9 +79,12 @@ class ServerConfig:
     recognizer: Recognizer = field(default_factory=PocketSphinxRecognizer)
     api_key: str | None = field(default=None, repr=False)
     max_body_bytes: int = MAX_BODY_BYTES
+    max_audio_seconds: float = 1500.0
+    body_timeout: float = 60.0
     max_message_bytes: int = 16 * 1024 * 1024
     max_sessions: int = 64
     workers: int | None = None
+    record: bool = False
     lenient: bool = False
 
 
@@ -228,22 +241,35 @@ class STTServerApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _read_body(self, receive: Receive, send: Send, limit: int) -> bytes | None:
-        """The body; or, once it passes *limit*, ``None`` with OpenAI's 413 sent."""
+    async def _read_body(
+        self, receive: Receive, send: Send, limit: int, headers: dict[str, str]
+    ) -> bytes | None:
+        """The body; or ``None`` with the refusal sent: OpenAI's 413 once it passes *limit*
+        (at once when ``Content-Length`` says it will), 408 when it is slower to arrive
+        than ``body_timeout``."""
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _send_error(send, 413, f"Maximum content size limit ({limit}) exceeded "
+                              f"({declared} bytes declared)", type="server_error")  # fmt: skip
+            return None
         chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return b""
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await _send_error(send, 413, f"Maximum content size limit ({limit}) exceeded "
-                                  f"({size} bytes read)", type="server_error")  # fmt: skip
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        with trio.move_on_after(self.config.body_timeout):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return b""
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    too_big = f"Maximum content size limit ({limit}) exceeded ({size} bytes read)"
+                    await _send_error(send, 413, too_big, type="server_error")
+                    return None
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+        await _send_error(send, 408, f"The request body did not arrive within "
+                          f"{self.config.body_timeout:g} seconds ({size} bytes came).")  # fmt: skip
+        return None
 
     async def _refuse_key(self, headers: dict[str, str], send: Send) -> None:
         given = headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -265,7 +291,7 @@ class STTServerApp:
         if not self.authorized(headers):
             await self._refuse_key(headers, send)
             return
-        body = await self._read_body(receive, send, MAX_MINT_BODY_BYTES)
+        body = await self._read_body(receive, send, MAX_MINT_BODY_BYTES, headers)
         if body is None:
             return
         checked = not self.config.lenient
@@ -287,7 +313,7 @@ class STTServerApp:
         if not self.authorized(headers):
             await self._refuse_key(headers, send)
             return
-        body = await self._read_body(receive, send, self.config.max_body_bytes)
+        body = await self._read_body(receive, send, self.config.max_body_bytes, headers)
         if body is None:
             return
         self.request_started.set()
@@ -311,16 +337,17 @@ class STTServerApp:
             await _send_error(send, 400, str(exc), code="invalid_value")
             return
         upload = form.files.get("file")
-        self.requests.append(
-            RecordedRequest(
-                dict(form.fields),
-                upload.filename if upload else None,
-                len(upload.data) if upload else 0,
-                headers,
-                scope.get("path", ""),
-                scope.get("query_string", b"").decode("latin-1"),
+        if self.config.record:
+            self.requests.append(
+                RecordedRequest(
+                    dict(form.fields),
+                    upload.filename if upload else None,
+                    len(upload.data) if upload else 0,
+                    headers,
+                    scope.get("path", ""),
+                    scope.get("query_string", b"").decode("latin-1"),
+                )
             )
-        )
         async with trio.open_nursery() as nursery:
             # A client that leaves mid-decode (Ctrl-C) takes its decode with it: the worker
             # is stopped and its slot is free for the next request at once.
@@ -367,6 +394,12 @@ class STTServerApp:
                 send, refusal.status, refusal.message, code=refusal.code, param=refusal.param
             )
             return
+        model_cap = None if self.config.lenient else MODEL_CAPABILITIES[model].max_seconds
+        cap = model_cap or self.config.max_audio_seconds
+        unfit = await trio.to_thread.run_sync(header_refusal, upload.data, cap)
+        if unfit is not None:  # before decoding: the header alone can claim hours
+            await _send_error(send, 400, unfit, code="invalid_value", param="file")
+            return
         try:
             decoded = await trio.to_thread.run_sync(read_audio, upload.data)
         except AudioFormatError:
@@ -378,8 +411,7 @@ class STTServerApp:
                 param="file",
             )
             return
-        cap = None if self.config.lenient else MODEL_CAPABILITIES[model].max_seconds
-        if cap is not None and decoded.duration > cap:
+        if decoded.duration > cap:  # a header that understated its length
             await _send_error(
                 send,
                 400,

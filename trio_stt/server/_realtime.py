@@ -31,8 +31,10 @@ from .._protocol import (
     WireFormat,
 )
 from .._protocol._dialects import Dialect
+from .._protocol._server import MalformedClientEvent
 from .._results import Logprob
 from .._settings import MODEL_CAPABILITIES
+from .._untrusted import load_json
 from ._client_secrets import MintedSecret
 from ._formats import languages
 from ._recognizers import RecognizedWord
@@ -169,7 +171,9 @@ class RealtimeEndpoint:
         self.pool = pool or RecognitionPool(config.workers)
         self.faults = RealtimeFaults()
         self.sessions: list[RecordedSession] = []
+        """Every session, as the client opened it, when ``config.record`` says to keep them."""
         self.active = 0
+        self.opened = 0  # sessions ever accepted: their ids
         self.session_started = trio.Event()
         self._idle = trio.Event()
         self._idle.set()
@@ -186,11 +190,33 @@ class RealtimeEndpoint:
         authorized: bool,
         secret: MintedSecret | None = None,
     ) -> None:
+        # The slot is taken before the first await: concurrent handshakes cannot all see
+        # room for one more and all be accepted.
+        if self.active >= self.config.max_sessions:
+            await receive()
+            await send({"type": "websocket.close", "code": 1013})  # refused: HTTP 403
+            return
+        self.active += 1
+        self.opened += 1
+        if self._idle.is_set():
+            self._idle = trio.Event()
+        try:
+            await self._accept(scope, receive, send, authorized, secret)
+        finally:
+            self.active -= 1
+            if self.active == 0:
+                self._idle.set()
+
+    async def _accept(
+        self,
+        scope: Message,
+        receive: Receive,
+        send: Send,
+        authorized: bool,
+        secret: MintedSecret | None,
+    ) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
-            return
-        if self.active >= self.config.max_sessions:
-            await send({"type": "websocket.close", "code": 1013})  # refused: HTTP 403
             return
         if self.faults.refuse_connections > 0:
             self.faults.refuse_connections -= 1
@@ -198,24 +224,18 @@ class RealtimeEndpoint:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         dialect: Dialect = "beta" if "realtime=v1" in headers.get("openai-beta", "") else "ga"
+        recording = self.config.record
         record = RecordedSession(
             scope.get("path", ""),
             scope.get("query_string", b"").decode("latin-1"),
-            headers,
+            headers if recording else {},
             dialect,
             audio=bytearray() if self.faults.keep_audio else None,
         )
-        self.sessions.append(record)
+        if recording:
+            self.sessions.append(record)
         await send({"type": "websocket.accept"})
-        self.active += 1
-        if self._idle.is_set():
-            self._idle = trio.Event()
-        try:
-            await _Connection(self, record, send, secret).run(receive, authorized)
-        finally:
-            self.active -= 1
-            if self.active == 0:
-                self._idle.set()
+        await _Connection(self, record, send, secret).run(receive, authorized)
 
 
 async def _deny(send: Send, status: int, text: str) -> None:
@@ -246,7 +266,7 @@ class _Connection:
         self._lock = trio.Lock()
         self.core = RealtimeServerConnection(
             dialect=record.dialect,  # type: ignore[arg-type]
-            session_id=f"sess_{len(endpoint.sessions):04d}",
+            session_id=f"sess_{endpoint.opened:04d}",
             max_message_bytes=endpoint.config.max_message_bytes,
             expires_at=(
                 int(time.time() + self.faults.expire_after)
@@ -322,9 +342,11 @@ class _Connection:
         await self.close(1001, "session expired")
 
     def _record(self, text: str | bytes) -> None:
+        if not self.endpoint.config.record:
+            return
         try:
-            obj = json.loads(text)
-        except ValueError:
+            obj = load_json(text if isinstance(text, str) else "", "client message")
+        except RemoteProtocolError:
             self.record.client_events.append({"type": "<malformed>", "raw": str(text)[:200]})
             return
         if isinstance(obj, dict) and isinstance(obj.get("audio"), str):
@@ -336,6 +358,9 @@ class _Connection:
         self._record(text)
         try:
             event = self.core.receive(text)
+        except MalformedClientEvent as exc:
+            await self.send(self.core.error(str(exc), code=exc.code, event_id=exc.event_id))
+            return
         except RemoteProtocolError as exc:
             await self.send(self.core.error(str(exc), code="invalid_json"))
             return
@@ -347,6 +372,12 @@ class _Connection:
         if isinstance(event, SessionUpdateRequest):
             await self._on_update(event)
         elif isinstance(event, AudioAppend):
+            if not self.audio_format.g711 and len(event.audio) % 2:
+                odd = (
+                    f"Invalid 'audio': PCM16 audio is whole 2-byte samples; got {len(event.audio)}."
+                )
+                await self.send(self.core.error(odd, code="invalid_value", event_id=event.event_id))
+                return
             await self._on_append(event.audio)
         elif isinstance(event, CommitRequest):
             result = self.core.commit(event.event_id)

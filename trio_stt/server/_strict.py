@@ -167,6 +167,9 @@ def _check_format(value: Any, path: str) -> None:
             )
 
 
+MAX_VAD_MS = 60_000
+
+
 def _check_turn_detection(value: Any, path: str) -> None:
     vad = _object(value, path)
     kind = _enum(vad.get("type"), f"{path}.type", tuple(_VAD_KEYS))
@@ -191,6 +194,15 @@ def _check_turn_detection(value: Any, path: str) -> None:
                         f"Invalid '{path}.{key}': integer below minimum value. Expected a value "
                         f">= 0, but got {ms} instead.",
                         "integer_below_min_value",
+                        f"{path}.{key}",
+                    )
+                )
+            if ms > MAX_VAD_MS:  # OpenAI's bound is not published; this server's is a minute
+                raise _Refused(
+                    Refusal(
+                        f"Invalid '{path}.{key}': integer above maximum value. Expected a value "
+                        f"<= {MAX_VAD_MS}, but got {ms} instead.",
+                        "integer_above_max_value",
                         f"{path}.{key}",
                     )
                 )

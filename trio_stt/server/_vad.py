@@ -87,12 +87,16 @@ class EnergyVAD:
         self._silence_run = 0
 
 
+MAX_SETTING = 3_600_000  # no setting means more than an hour (of milliseconds)
+
+
 def _number(settings: Mapping[str, Any], key: str, default: float) -> float:
-    """A finite, non-negative setting, or *default* (a lenient server takes any junk)."""
+    """A setting within ``[0, MAX_SETTING]``, or *default* (a lenient server takes any junk,
+    10**400 included)."""
     value = settings.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return default
-    return float(value) if 0 <= value < float("inf") else default
+    return float(value) if 0 <= value <= MAX_SETTING else default
 
 
 def voiced_spans(

@@ -140,6 +140,7 @@ async def open_fake_server(
     config = _app.ServerConfig(
         recognizer=recognizer or ScriptedRecognizer(tuple(transcripts)),
         api_key=api_key,
+        record=True,
         lenient=lenient,
     )
     if max_body_bytes is not None:
