@@ -95,7 +95,7 @@ def wait_for_server_url(server: subprocess.Popen[str]) -> str:
     while time.monotonic() < deadline:
         ready, _, _ = select.select([server.stderr], [], [], deadline - time.monotonic())
         line = server.stderr.readline() if ready else ""
-        match = re.search(r"server on (http://\S+)", line)
+        match = re.search(r"server on (https?://\S+)", line)
         if match:
             return match.group(1)
         if server.poll() is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
@@ -78,6 +79,9 @@ class ClientConfig:
             deployment in the REST path. ``None`` for OpenAI and Azure's v1 surface.
         deployments: model name -> the name the server knows it by (an Azure deployment),
             sent in its place: in the URL, the upload and the session update.
+        ssl_context: the TLS settings for ``https`` and ``wss`` (default: the system's
+            trust store). Pass one that trusts your own CA to reach a LAN server started
+            with ``trio-stt serve --certfile``.
     """
 
     api_key: str | None = field(default=None, repr=False)
@@ -95,6 +99,7 @@ class ClientConfig:
     token_provider: TokenProvider | None = field(default=None, repr=False, compare=False)
     api_version: str | None = None
     deployments: Mapping[str, str] = field(default_factory=dict)
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.base_url:

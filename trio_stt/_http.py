@@ -19,6 +19,7 @@ import email.utils
 import logging
 import math
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -65,6 +66,12 @@ def _map_transport_errors() -> Iterator[None]:
     except httpx2.TimeoutException as exc:
         raise APITimeoutError(f"HTTP request timed out ({type(exc).__name__})") from exc
     except httpx2.ConnectError as exc:
+        tls = _tls_failure(exc)
+        if tls is not None:
+            raise APIConnectionError(
+                f"TLS with the server{_where(exc)} failed: {tls} (for a server with a "
+                "certificate of your own CA, pass ClientConfig(ssl_context=...) trusting it)"
+            ) from exc
         raise APIConnectionError(
             f"cannot connect{_where(exc)}: {redact_secrets(str(exc))} (is a server running there?)"
         ) from exc
@@ -72,6 +79,16 @@ def _map_transport_errors() -> Iterator[None]:
         raise APIConnectionError(
             f"HTTP connection failed: {type(exc).__name__}: {redact_secrets(str(exc))}"
         ) from exc
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """The TLS reason behind a failed connection (an untrusted certificate), if that was it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return str(getattr(seen, "verify_message", None) or seen.reason or seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _where(exc: httpx2.RequestError) -> str:
@@ -151,7 +168,11 @@ class HTTPSession:
     def _get_client(self) -> httpx2.AsyncClient:
         if self._client is None:
             timeout = httpx2.Timeout(self._config.timeout, connect=self._config.connect_timeout)
-            self._client = httpx2.AsyncClient(timeout=timeout, follow_redirects=False)
+            self._client = httpx2.AsyncClient(
+                timeout=timeout,
+                follow_redirects=False,
+                verify=self._config.ssl_context or True,
+            )
         return self._client
 
     async def aclose(self) -> None:

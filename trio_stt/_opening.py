@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import trio
 
@@ -74,7 +75,7 @@ async def open_connection(opener: Opener) -> AsyncIterator[OpenConnection]:
     with opener.config.redactor.guard():
         credentials = await opener.config.credential_headers()
     headers = list(credentials.items()) + handshake_headers(opts.dialect)
-    connector = opts.connector or open_websocket
+    connector = opts.connector or partial(open_websocket, ssl_context=opener.config.ssl_context)
     async with connector(
         opener.config.realtime_url(opener.model),
         headers,

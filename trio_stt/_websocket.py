@@ -320,7 +320,7 @@ def rejected_handshake_error(status_code: int, body: bytes = b"") -> STTWebsocke
 
 
 async def _open_stream(
-    host: str, port: int, secure: bool
+    host: str, port: int, secure: bool, ssl_context: ssl.SSLContext | None = None
 ) -> tuple[trio.abc.Stream, DirectSocketStream]:
     """The stream to speak WebSocket over, and the TCP stream at its bottom."""
     try:
@@ -332,7 +332,10 @@ async def _open_stream(
     if not secure:
         return tcp, tcp
     tls = trio.SSLStream(
-        tcp, ssl.create_default_context(), server_hostname=host, https_compatible=True
+        tcp,
+        ssl_context or ssl.create_default_context(),
+        server_hostname=host,
+        https_compatible=True,
     )
     try:
         await tls.do_handshake()
@@ -354,8 +357,10 @@ async def open_websocket(
     *,
     max_message_bytes: int,
     connect_timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[TrioWebSocketTransport]:
-    """The default connector: TCP (and TLS for ``wss``), then the WebSocket handshake.
+    """The default connector: TCP (and TLS for ``wss``, with *ssl_context* or the system's
+    trust store), then the WebSocket handshake.
 
     trio-websocket's reader runs in a nursery of ours for as long as the block; on the way
     out the connection is aborted (a close frame if it is safe, then the socket closed), so
@@ -369,7 +374,7 @@ async def open_websocket(
     async with open_supervised_nursery(choose_failure) as nursery:
         transport: TrioWebSocketTransport | None = None
         with trio.move_on_after(connect_timeout):
-            stream = _WatchedStream(*await _open_stream(host, port, secure))
+            stream = _WatchedStream(*await _open_stream(host, port, secure, ssl_context))
             try:
                 connection = await trio_websocket.wrap_client_stream(
                     nursery,

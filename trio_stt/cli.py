@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import logging
 import os
 import signal
@@ -203,6 +204,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    """A finite number above 0, or argparse's one-line error and exit status 2."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {text}")
+    return value
+
+
 def _vad_settings(args: argparse.Namespace) -> STTModelSettings:
     settings = _settings(args)
     if args.vad is None:
@@ -225,6 +237,8 @@ async def _serve(args: argparse.Namespace) -> None:
         serve,
     )
 
+    if (args.certfile is None) != (args.keyfile is None):
+        raise _Failed("--certfile and --keyfile go together: pass both to serve over TLS")
     if await trio.to_thread.run_sync(_port_taken, args.host, args.port):
         raise _port_in_use(args)  # before seconds of model loading, not after
     recognizer: Recognizer
@@ -239,6 +253,8 @@ async def _serve(args: argparse.Namespace) -> None:
         api_key=args.require_api_key,
         max_body_bytes=args.max_body_bytes,
         max_sessions=args.max_sessions,
+        max_audio_seconds=args.max_audio_seconds,
+        body_timeout=args.body_timeout,
         workers=args.workers,
         lenient=args.lenient,
     )
@@ -252,14 +268,30 @@ async def _serve(args: argparse.Namespace) -> None:
         try:
             if not args.quiet:  # one line a request, the path without its query
                 _log_to_stderr("trio_stt.server.access", logging.INFO, "%(message)s")
-            start = partial(serve, access_log=not args.quiet)
+            start = partial(
+                serve, access_log=not args.quiet, certfile=args.certfile, keyfile=args.keyfile
+            )
             url = await nursery.start(start, app, args.host, args.port)
         except Exception as exc:  # hypercorn's nursery may wrap the bind error in a group
             leaves = exception_leaves(exc)
             if not any(isinstance(e, OSError) and e.errno == errno.EADDRINUSE for e in leaves):
                 raise
             raise _port_in_use(args) from None
+        if args.certfile is None and not _is_loopback(args.host):
+            print(
+                f"warning: {args.host} is reachable from other machines and there is no TLS: "
+                "keys and audio cross the network in clear. Pass --certfile and --keyfile.",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"trio-stt server on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _port_taken(host: str, port: int) -> bool:
@@ -442,6 +474,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="realtime sessions open at once; more are refused (default 64)",
     )
+    v.add_argument(
+        "--max-audio-seconds",
+        type=_positive_float,
+        default=1500.0,
+        metavar="S",
+        help="longest upload decoded for a model without a cap of its own, such as "
+        "whisper-1, judged from the file's header (default 1500, the gpt-4o models' cap)",
+    )
+    v.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=60.0,
+        metavar="S",
+        help="seconds an upload's body may take to arrive; slower ones get 408 (default 60)",
+    )
+    v.add_argument("--certfile", help="PEM certificate: serve HTTPS and WSS (with --keyfile)")
+    v.add_argument("--keyfile", help="PEM private key of --certfile")
     v.add_argument(
         "--workers",
         type=_positive,

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import trio
 
@@ -29,13 +30,17 @@ class RunningServer:
 
     @property
     def websocket_url(self) -> str:
-        return self.base_url.replace("http://", "ws://", 1) + "/realtime?intent=transcription"
+        scheme, rest = self.base_url.split("://", 1)
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/realtime?intent=transcription"
 
 
-def _hypercorn_config(host: str, port: int, app: STTServerApp) -> object:
+def _hypercorn_config(
+    host: str, port: int, app: STTServerApp, certfile: str | None, keyfile: str | None
+) -> object:
     from hypercorn.config import Config
 
     config = Config()
+    config.certfile, config.keyfile = certfile, keyfile
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None  # ours is AccessLog: see why in its module
     config.errorlog = logging.getLogger("trio_stt.server")
@@ -52,6 +57,8 @@ async def serve(
     port: int = 8000,
     *,
     access_log: bool = False,
+    certfile: str | None = None,
+    keyfile: str | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve *app* until cancelled; ``task_status.started`` gets the base URL.
@@ -59,7 +66,8 @@ async def serve(
     Binds loopback by default: exposing a server that may hold an API key or transcribe
     private audio is something to ask for explicitly. With *access_log*, each request (and
     each WebSocket session) is logged to the ``trio_stt.server.access`` logger once it is
-    over, path without query.
+    over, path without query. With *certfile* and *keyfile* (PEM), it serves HTTPS and
+    WSS only: for a server off loopback, so keys and audio do not cross the network in clear.
     """
     try:
         from hypercorn.trio import serve as hypercorn_serve
@@ -70,7 +78,9 @@ async def serve(
         def started(self, binds: list[str]) -> None:
             task_status.started(binds[0] + "/v1")
 
-    config = _hypercorn_config(host, port, app)
+    if (certfile is None) != (keyfile is None):
+        raise ValueError("TLS needs both a certfile and a keyfile")
+    config = _hypercorn_config(host, port, app, certfile, keyfile)
     asgi = AccessLog(app) if access_log else app
     try:
         await hypercorn_serve(asgi, config, task_status=_Status())  # type: ignore[arg-type]
@@ -84,6 +94,8 @@ async def open_server(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    certfile: str | None = None,
+    keyfile: str | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Start a server for the duration of the block (port 0 picks a free port).
 
@@ -96,7 +108,8 @@ async def open_server(
     """
     app = config if isinstance(config, STTServerApp) else STTServerApp(config)
     async with trio.open_nursery() as nursery:
-        base_url = await nursery.start(serve, app, host, port)
+        start = partial(serve, certfile=certfile, keyfile=keyfile)
+        base_url = await nursery.start(start, app, host, port)
         try:
             yield RunningServer(base_url=base_url, app=app)
         finally:
