@@ -83,23 +83,27 @@ async def test_a_client_that_does_not_trust_the_certificate_is_refused(
                 await model.transcribe(AudioInput(np.zeros(24_000, np.float32)))
 
 
-def first_line(*args: str) -> str:
-    """What ``trio-stt serve --port 0 --scripted hi *args`` says first, before Ctrl+C."""
+def first_lines(*args: str) -> str:
+    """What ``trio-stt serve --port 0 --scripted hi *args`` says as it starts, and then on
+    Ctrl+C (the server's line, then any warning, then its goodbye)."""
     command = [sys.executable, "-m", "trio_stt", "serve", "--port", "0", "--scripted", "hi"]
     with subprocess.Popen([*command, *args], stderr=subprocess.PIPE, text=True) as server:
         assert server.stderr is not None
         line = server.stderr.readline()
         server.send_signal(signal.SIGINT)
-        server.communicate(timeout=30)
-    return line
+        _, rest = server.communicate(timeout=30)
+    return line + (rest or "")
 
 
 def test_serve_warns_when_it_binds_beyond_loopback_without_tls(
     pem_files: tuple[str, str],
 ) -> None:
     warning = "0.0.0.0 is reachable from other machines and there is no TLS"
-    assert warning in first_line("--host", "0.0.0.0")
+    assert warning in first_lines("--host", "0.0.0.0")
     certfile, keyfile = pem_files
-    tls = first_line("--host", "0.0.0.0", "--certfile", certfile, "--keyfile", keyfile)
+    tls = first_lines("--host", "0.0.0.0", "--certfile", certfile, "--keyfile", keyfile)
     assert tls.startswith("trio-stt server on https://0.0.0.0:")
-    assert first_line().startswith("trio-stt server on http://127.0.0.1:")  # no warning
+    assert "no TLS" not in tls
+    loopback = first_lines()
+    assert loopback.startswith("trio-stt server on http://127.0.0.1:")
+    assert "no TLS" not in loopback

@@ -21,7 +21,7 @@ import trio_websocket
 
 from trio_stt import AudioInput, ClientConfig, OpenAISTTModel
 from trio_stt.server import RunningServer, ServerConfig, open_server
-from trio_stt.testing import bundled_samples
+from trio_stt.testing import bundled_samples, word_error_rate
 
 pytest.importorskip("pocketsphinx")
 
@@ -130,3 +130,64 @@ async def test_a_recognizer_that_fails_in_its_worker_is_an_error_not_a_crash() -
             with pytest.raises(InternalServerError):  # the same worker, still serving
                 await model.transcribe(AudioInput(speech(2)))
         assert server.app.pool.busy == 0
+
+
+async def test_partials_arrive_while_the_turn_is_spoken(real_server: RunningServer) -> None:
+    """Real speech paced at real time in 20 ms frames, server VAD: text grows during it."""
+    clip = bundled_samples()[0]
+    samples, _ = clip.read()
+    pcm = np.concatenate([np.zeros(RATE // 2, np.int16), samples, np.zeros(RATE, np.int16)])
+    frames = pcm.astype("<i2").tobytes()
+    url = real_server.base_url.replace("http://", "ws://") + "/realtime?intent=transcription"
+    events: list[dict[str, object]] = []
+    async with trio_websocket.open_websocket_url(url) as ws:
+        session = {"type": "transcription", "audio": {"input": {
+            "transcription": {"model": "gpt-4o-transcribe"}}}}  # fmt: skip
+        await ws.send_message(json.dumps({"type": "session.update", "session": session}))
+
+        async def listen() -> None:
+            while True:
+                event = json.loads(await ws.get_message())
+                events.append(event)
+                if event["type"].endswith("transcription.completed"):
+                    return
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(listen)
+            for start in range(0, len(frames), 960):  # 20 ms
+                audio = base64.b64encode(frames[start : start + 960]).decode()
+                await ws.send_message(
+                    json.dumps({"type": "input_audio_buffer.append", "audio": audio})
+                )
+                await trio.sleep(0.02)
+    kinds = [str(e["type"]) for e in events]
+    stopped = kinds.index("input_audio_buffer.speech_stopped")
+    deltas = [i for i, kind in enumerate(kinds) if kind.endswith("transcription.delta")]
+    assert deltas, kinds
+    assert deltas[0] < stopped, f"no delta before the end of speech: {kinds}"
+    transcript = str(events[-1]["transcript"])
+    assert word_error_rate(clip.text, transcript) <= 0.35, transcript
+    streamed = "".join(str(events[i]["delta"]) for i in deltas)
+    # The deltas are the completion's words, unless a partial settled on a word the final
+    # hypothesis changed (then the completion stops the deltas and carries the truth).
+    assert transcript.startswith(streamed) or word_error_rate(transcript, streamed) <= 0.5
+
+
+async def test_segments_end_where_the_speaker_paused(real_server: RunningServer) -> None:
+    clips = bundled_samples()[:3]
+    pause = np.zeros(3 * RATE, np.int16)
+    parts = [part for clip in clips for part in (clip.read()[0], pause)]
+    audio = (np.concatenate(parts) / 32768).astype(np.float32)
+    model = OpenAISTTModel("whisper-1", ClientConfig(base_url=real_server.base_url, api_key="k"))
+    async with model:
+        result = await model.transcribe_file(AudioInput(audio), response_format="verbose_json")
+    spans, at = [], 0.0  # each clip's time in the file
+    for clip in clips:
+        spans.append((at, at + clip.duration))
+        at += clip.duration + 3
+    for segment in result.segments:  # no segment runs over a 3 s pause (they were cut at 9 s)
+        assert any(a - 0.1 <= segment.start and segment.end <= b + 0.1 for a, b in spans), (
+            segment, spans)  # fmt: skip
+    for a, b in spans:  # and each clip's segments say what it said
+        said = " ".join(s.text for s in result.segments if a - 0.1 <= s.start <= b)
+        assert word_error_rate(clips[spans.index((a, b))].text, said) <= 0.35, said

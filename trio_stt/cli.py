@@ -277,6 +277,7 @@ async def _serve(args: argparse.Namespace) -> None:
             if not any(isinstance(e, OSError) and e.errno == errno.EADDRINUSE for e in leaves):
                 raise
             raise _port_in_use(args) from None
+        print(f"trio-stt server on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
         if args.certfile is None and not _is_loopback(args.host):
             print(
                 f"warning: {args.host} is reachable from other machines and there is no TLS: "
@@ -284,7 +285,6 @@ async def _serve(args: argparse.Namespace) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        print(f"trio-stt server on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
 
 
 def _is_loopback(host: str) -> bool:

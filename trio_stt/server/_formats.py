@@ -33,15 +33,26 @@ def languages(rec: Recognition, model: str | None) -> list[dict[str, str]] | Non
     return [{"code": rec.language}] if rec.language else []
 
 
-def _segments(rec: Recognition, max_words: int = 12) -> list[tuple[float, float, str]]:
+PAUSE_SECONDS = 0.5  # a gap between words this long ends a segment, as a sentence's end does
+MAX_SEGMENT_WORDS = 40
+
+
+def _word_groups(rec: Recognition) -> list[list[RecognizedWord]]:
+    """The words, in segments that end where the speaker paused (or at a length cap)."""
+    groups: list[list[RecognizedWord]] = []
+    for word in rec.words:
+        last = groups[-1] if groups else None
+        if last and word.start - last[-1].end < PAUSE_SECONDS and len(last) < MAX_SEGMENT_WORDS:
+            last.append(word)
+        else:
+            groups.append([word])
+    return groups
+
+
+def _segments(rec: Recognition) -> list[tuple[float, float, str]]:
     if not rec.words:
         return [(0.0, rec.duration, rec.text)] if rec.text else []
-    out = []
-    words = list(rec.words)
-    for i in range(0, len(words), max_words):
-        group = words[i : i + max_words]
-        out.append((group[0].start, group[-1].end, " ".join(w.word for w in group)))
-    return out
+    return [(g[0].start, g[-1].end, " ".join(w.word for w in g)) for g in _word_groups(rec)]
 
 
 def _logprobs(rec: Recognition) -> list[dict[str, Any]]:
@@ -128,28 +139,29 @@ def sse_events(
 ) -> list[str]:
     """The ``data:`` payloads of a streamed transcription: deltas, then done."""
     events: list[str] = []
-    for i, word in enumerate(rec.words or ()):
-        delta: dict[str, Any] = {
-            "type": "transcript.text.delta",
-            "delta": (" " if i else "") + word.word,
-        }
-        if logprobs:
-            delta["logprobs"] = [_logprob(word)]
-        events.append(json.dumps(delta))
-    if diarized:
-        for i, (a, b, t) in enumerate(_segments(rec)):
-            events.append(
-                json.dumps(
-                    {
-                        "type": "transcript.text.segment",
-                        "id": f"seg_{i + 1:03d}",
-                        "start": a,
-                        "end": b,
-                        "text": t,
-                        "speaker": "A",
-                    }
-                )
-            )
+    first = True
+    for number, group in enumerate(_word_groups(rec), 1):
+        for word in group:
+            delta: dict[str, Any] = {
+                "type": "transcript.text.delta",
+                "delta": ("" if first else " ") + word.word,
+            }
+            first = False
+            if logprobs:
+                delta["logprobs"] = [_logprob(word)]
+            if diarized:
+                delta["segment_id"] = f"seg_{number:03d}"
+            events.append(json.dumps(delta))
+        if diarized:
+            segment = {
+                "type": "transcript.text.segment",
+                "id": f"seg_{number:03d}",
+                "start": group[0].start,
+                "end": group[-1].end,
+                "text": " ".join(w.word for w in group),
+                "speaker": "A",
+            }
+            events.append(json.dumps(segment))
     done: dict[str, Any] = {
         "type": "transcript.text.done",
         "text": rec.text,

@@ -37,6 +37,7 @@ from .._settings import MODEL_CAPABILITIES
 from .._untrusted import load_json
 from ._client_secrets import MintedSecret
 from ._formats import languages
+from ._partials import PARTIAL_EVERY_MS, PartialTurn
 from ._recognizers import RecognizedWord
 from ._strict import CONVERSATION_SESSION, Refusal, check_event_type, check_update, check_url
 from ._upsample import Upsampler
@@ -278,6 +279,8 @@ class _Connection:
         self.upsampler: Upsampler | None = None  # made at the first G.711 append
         self.vad: EnergyVAD | None = None
         self.vad_item: str | None = None
+        self.partial: PartialTurn | None = None  # the turn being spoken, under server VAD
+        self.spoken: dict[str, PartialTurn] = {}  # committed turns whose partials were sent
         self.appends = 0
         self.updates = 0  # session.update events received
         self.drop: tuple[int, int] | None = None  # taken from faults.drops at the first append
@@ -386,6 +389,7 @@ class _Connection:
                 self.vad.reset()
             self._start_item(result.item_id, result.audio)
         elif isinstance(event, ClearRequest):
+            self.partial = None
             if self.vad is not None:
                 self.vad.reset()
             await self.send(*self.core.clear())
@@ -455,6 +459,7 @@ class _Connection:
         for vad_event in self.vad.feed(np.frombuffer(pcm, dtype="<i2")):
             if vad_event.kind == "start":
                 self.vad_item = self.core.peek_item_id()
+                self.partial = PartialTurn(self.vad_item, self.core.received_ms)
                 await self.send(self.core.speech_started(self.vad_item, vad_event.ms))
             else:
                 item = self.vad_item or self.core.peek_item_id()
@@ -462,6 +467,38 @@ class _Connection:
                 result = self.core.commit(upto_ms=vad_event.ms)
                 await self.send(*result.messages)
                 self._start_item(result.item_id, result.audio)
+        self._maybe_partial()
+
+    def _maybe_partial(self) -> None:
+        """Recognize the turn so far, if a second has passed and a worker is free."""
+        turn, pool = self.partial, self.endpoint.pool
+        if (
+            turn is None
+            or turn.running
+            or not self.endpoint.config.recognizer.blocking  # a scripted one: no partials
+            or self.core.received_ms - turn.last_ms < PARTIAL_EVERY_MS
+            or not pool.has_idle_worker
+        ):
+            return
+        turn.running, turn.last_ms = True, self.core.received_ms
+        self.nursery.start_soon(self._partial, turn, self.core.buffer())
+
+    async def _partial(self, turn: PartialTurn, audio: bytes) -> None:
+        await trio.lowlevel.checkpoint()
+        samples = np.frombuffer(audio, dtype="<i2")
+        try:
+            heard = await self.endpoint.pool.recognize(
+                self.endpoint.config.recognizer, samples, 24_000
+            )
+        except WorkerFailed:
+            return  # the completion will say what failed
+        finally:
+            turn.running = False
+        if turn is not self.partial:
+            return  # committed meanwhile: the completion sends what is left
+        first = not turn.sent
+        words = turn.settled(heard.words)
+        await self.send(*self._deltas(turn.item_id, words, first))
 
     def _as_pcm(self, audio: bytes) -> bytes:
         """What the recognizer and the VAD hear: G.711 decoded and brought to 24 kHz by one
@@ -502,9 +539,23 @@ class _Connection:
             await self.close(self.drop[1], "connection dropped (a test fault)")
 
     def _start_item(self, item_id: str | None, audio: bytes) -> None:
+        turn, self.partial = self.partial, None
+        if turn is not None and turn.item_id == item_id and turn.sent:
+            self.spoken[item_id] = turn
         if item_id is not None:
             self.commits += 1
             self.nursery.start_soon(self._transcribe, item_id, audio, self.commits)
+
+    def _deltas(self, item_id: str, words: list[RecognizedWord], first: bool) -> list[str]:
+        logprobs = self.core.config.include_logprobs
+        return [
+            self.core.delta(
+                item_id,
+                ("" if first and i == 0 else " ") + word.word,
+                [_logprob(word)] if logprobs else None,
+            )
+            for i, word in enumerate(words)
+        ]
 
     async def _transcribe(self, item_id: str, audio: bytes, ordinal: int) -> None:
         faults = self.faults
@@ -523,11 +574,11 @@ class _Connection:
         if ordinal in faults.fail_items:
             await self.send(self.core.failed(item_id, "The audio could not be transcribed."))
             return
-        logprobs, model = self.core.config.include_logprobs, self.core.config.model
-        deltas = []
-        for i, word in enumerate(recognition.words or ()):
-            probs = [_logprob(word)] if logprobs else None
-            deltas.append(self.core.delta(item_id, (" " if i else "") + word.word, probs))
+        model = self.core.config.model
+        spoken = self.spoken.pop(item_id, None)
+        words = spoken.rest(recognition.words) if spoken else list(recognition.words)
+        deltas = self._deltas(item_id, words, first=spoken is None)
+        logprobs = self.core.config.include_logprobs
         cuts = faults.cut_mid_transcript
         if cuts and cuts[0][0] == ordinal:
             await self.send(*deltas)
