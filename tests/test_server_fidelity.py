@@ -163,6 +163,11 @@ async def test_a_url_that_opens_a_conversation_session_refuses_transcription_upd
     query: str,
 ) -> None:
     async with open_fake_server() as server:
+        url = server.base_url.replace("http://", "ws://", 1) + "/realtime?" + query
+        async with trio_websocket.open_websocket_url(url) as ws:
+            created = json.loads(await ws.get_message())["session"]
+        # announced as what it is: a conversation session, not a transcription session
+        assert (created["type"], created["object"]) == ("realtime", "realtime.session")
         async with peer(server, query) as client:
             error = error_of(await client.answer(update(LIVE, turn_detection=None)))
             assert error["code"] == "invalid_parameter"

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import numpy as np
 import trio
@@ -321,7 +322,7 @@ class _Connection:
             if self.faults.session_created_delay and not self.closed:
                 await trio.sleep(self.faults.session_created_delay)
             if not self.faults.drop_session_created and not self.closed:
-                await self.send(self.core.session_created())
+                await self.send(self._session_created())
             if self.faults.expire_after is not None:
                 nursery.start_soon(self._expire, self.faults.expire_after)
             self.endpoint.session_started.set()
@@ -334,6 +335,31 @@ class _Connection:
                 await self._on_message(message.get("text") or message.get("bytes") or "")
             self.core.connection_closed()
             nursery.cancel_scope.cancel()
+
+    def _session_created(self) -> str:
+        """``session.created``; for a ``?model=`` or intent-less URL, the conversation
+        session OpenAI opens there (which then refuses a transcription update), not a
+        transcription session that refuses its own configuration."""
+        if not self.conversation:
+            return self.core.session_created()
+        query = dict(parse_qsl(self.record.query))
+        session = {
+            "type": "realtime",
+            "object": "realtime.session",
+            "id": self.core.session_id,
+            "model": query.get("model", "gpt-realtime"),
+            "output_modalities": ["audio"],
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": 24_000},
+                    "transcription": None,
+                    "turn_detection": self.core.config.turn_detection,
+                },
+                "output": {"format": {"type": "audio/pcm", "rate": 24_000}, "voice": "alloy"},
+            },
+            "expires_at": self.core.expires_at,
+        }
+        return self.core.raw({"type": "session.created", "session": session})
 
     async def _expire(self, seconds: float) -> None:
         await trio.sleep(seconds)
