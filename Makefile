@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test check lint typecheck pytest pythons package docs docs-serve bench bench-compare \
-	bench-phone bench-vad samples clean
+	bench-phone bench-vad bench-server samples clean
 
 DEMO_STAMP := $(VENV)/.installed-demo
 
@@ -82,6 +82,10 @@ bench: $(STAMP)
 # Phone calls: G.711 passed through against converted to 24 kHz PCM16 (about 20 min).
 bench-phone: $(STAMP)
 	$(BIN)/python bench/telephony.py --streams 100,500 --seconds 20 --repeats 3
+
+# The local server under N = 1, 4, 16 and 50 live sessions of real speech (about 3 min).
+bench-server: $(STAMP)
+	$(BIN)/python bench/server_throughput.py --sessions 1 4 16 50
 
 bench-vad: $(STAMP)
 	$(BIN)/python bench/vad_detectors.py

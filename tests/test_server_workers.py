@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 
 import httpx2
 import numpy as np
@@ -20,7 +22,7 @@ import trio
 import trio_websocket
 
 from trio_stt import AudioInput, ClientConfig, OpenAISTTModel
-from trio_stt.server import RunningServer, ServerConfig, open_server
+from trio_stt.server import RunningServer, ServerConfig, STTServerApp, open_server, serve
 from trio_stt.testing import bundled_samples, word_error_rate
 
 pytest.importorskip("pocketsphinx")
@@ -90,14 +92,27 @@ async def test_health_answers_at_once_while_four_decodes_run(real_server: Runnin
     assert max(latencies) <= 0.25, f"health took {max(latencies):.3f} s during the decodes"
 
 
-async def test_a_client_that_leaves_mid_decode_frees_its_slot(real_server: RunningServer) -> None:
-    model = OpenAISTTModel("whisper-1", ClientConfig(base_url=real_server.base_url, api_key="k"))
-    async with model, trio.open_nursery() as nursery:
-        nursery.start_soon(model.transcribe, AudioInput(speech(60)))
-        await busy(real_server, 1)
-        nursery.cancel_scope.cancel()  # Ctrl-C, as far as the server can tell
-    assert await freed_within(real_server) <= 1.0
-    assert real_server.app.client_disconnected.is_set()
+async def test_a_client_that_leaves_mid_decode_frees_its_slot(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ctrl-C during an upload's recognition: the decode stops, and the log says the client
+    left (it once said 200, a minute later, for an answer nobody received)."""
+    app = STTServerApp(ServerConfig(workers=2))
+    caplog.set_level(logging.INFO, "trio_stt.server.access")
+    async with trio.open_nursery() as server:
+        base_url = await server.start(partial(serve, access_log=True), app, "127.0.0.1", 0)
+        running = RunningServer(base_url, app)
+        model = OpenAISTTModel("whisper-1", ClientConfig(base_url=base_url, api_key="k"))
+        async with model, trio.open_nursery() as nursery:
+            nursery.start_soon(model.transcribe, AudioInput(speech(60)))
+            await busy(running, 1)
+            nursery.cancel_scope.cancel()  # Ctrl-C, as far as the server can tell
+        assert await freed_within(running) <= 1.0
+        assert app.client_disconnected.is_set()
+        server.cancel_scope.cancel()
+    [line] = [r.getMessage() for r in caplog.records if "/audio/transcriptions" in r.getMessage()]
+    assert '"POST /v1/audio/transcriptions" - 0B' in line
+    assert line.endswith("(client left)")
 
 
 async def test_a_realtime_client_that_leaves_mid_decode_frees_its_slot(

@@ -308,3 +308,28 @@ async def test_the_agents_sdk_gets_every_turn_of_a_recording(index: int) -> None
         turns = await in_asyncio(lambda: agents_sdk_turns(server, samples))
     assert len(turns) == len(sample.turns), turns
     assert word_error_rate(sample.text, " ".join(turns)) <= 0.35
+
+
+async def test_a_streamed_diarized_transcription_names_each_deltas_segment() -> None:
+    async def stream(server: FakeServer) -> list[Any]:
+        client = client_for(server)
+        events = await client.audio.transcriptions.create(
+            model="gpt-4o-transcribe-diarize",
+            file=("speech.wav", wav(), "audio/wav"),
+            response_format="diarized_json",
+            stream=True,
+        )
+        payloads = [event.model_dump(mode="json", exclude_unset=True) async for event in events]
+        await client.close()
+        return payloads
+
+    async with open_fake_server(["hello there world"]) as server:
+        payloads = await in_asyncio(lambda: stream(server))
+    # The done event is left out: its duration usage is what OpenAI sends for diarize, and
+    # openai-python types usage there as tokens only (protocol.md, 3.3).
+    assert payloads[-1]["type"] == "transcript.text.done"
+    events = [strictly(TranscriptionStreamEvent, payload) for payload in payloads[:-1]]
+    deltas = [e for e in events if e.type == "transcript.text.delta"]
+    segments = [e for e in events if e.type == "transcript.text.segment"]
+    assert "".join(d.delta for d in deltas) == "hello there world"
+    assert {d.segment_id for d in deltas} == {s.id for s in segments} == {"seg_001"}

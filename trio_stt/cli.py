@@ -477,10 +477,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--max-audio-seconds",
         type=_positive_float,
-        default=1500.0,
+        default=1400.0,
         metavar="S",
         help="longest upload decoded for a model without a cap of its own, such as "
-        "whisper-1, judged from the file's header (default 1500, the gpt-4o models' cap)",
+        "whisper-1, judged from the file's header (default 1400, the gpt-4o models' cap)",
     )
     v.add_argument(
         "--body-timeout",

@@ -39,11 +39,16 @@ class AccessLog:
             seen.note(message)
             await send(message)
 
+        async def heard() -> Message:
+            message = await receive()
+            seen.note(message)
+            return message
+
         start = trio.current_time()
         ended = "failed"
         try:
-            await self.app(scope, receive, watched)
-            ended = ""
+            await self.app(scope, heard, watched)
+            ended = "client left" if seen.left and seen.status is None else ""
         except trio.Cancelled:
             ended = "cancelled"
             raise
@@ -72,6 +77,7 @@ class _Seen:
         self.status: int | None = None
         self.body_bytes = 0
         self.close_code: int | None = None
+        self.left = False  # the client disconnected
 
     def note(self, message: Message) -> None:
         kind = message["type"]
@@ -81,6 +87,8 @@ class _Seen:
             self.body_bytes += len(message.get("body", b""))
         elif kind == "websocket.accept":
             self.status = 101
+        elif kind in ("http.disconnect", "websocket.disconnect"):
+            self.left = True
         elif kind == "websocket.close":
             self.status = self.status or 403  # closed before the accept: refused
             self.close_code = int(message.get("code", 1000))

@@ -60,7 +60,7 @@ class ServerConfig:
         max_body_bytes: REST bodies over this get OpenAI's 413, before they are read when
             their ``Content-Length`` says so.
         max_audio_seconds: the longest file decoded for a model without a cap of its own
-            (``whisper-1``; the gpt-4o family's is OpenAI's 1500 s), judged from the header
+            (``whisper-1``; the gpt-4o family's is OpenAI's 1400 s), judged from the header
             before decoding.
         body_timeout: seconds a REST body may take to arrive, all of it; a slower one (a
             client trickling bytes to hold a connection) gets 408.
@@ -79,7 +79,7 @@ class ServerConfig:
     recognizer: Recognizer = field(default_factory=PocketSphinxRecognizer)
     api_key: str | None = field(default=None, repr=False)
     max_body_bytes: int = MAX_BODY_BYTES
-    max_audio_seconds: float = 1500.0
+    max_audio_seconds: float = 1400.0
     body_timeout: float = 60.0
     max_message_bytes: int = 16 * 1024 * 1024
     max_sessions: int = 64

@@ -2,7 +2,7 @@
 
 A 96 kB WAV whose header says 1 Hz claims 13 hours: resampled to 16 kHz for the recognizer,
 that is 1.6 GB from 96 kB. So a file is refused before decoding when its header claims a
-duration over the model's cap (OpenAI's 1500 s for the gpt-4o family; the server's
+duration over the model's cap (OpenAI's 1400 s for the gpt-4o family; the server's
 ``max_audio_seconds`` for models without one, such as ``whisper-1``), or a rate or channel
 count no speech recording has. Decoded samples are then bounded by the duration, the rate
 and the channels: the cost of a file follows from what the server agreed to decode.

@@ -32,6 +32,11 @@ __all__ = ["PocketSphinxRecognizer"]
 
 MODEL_RATE = 16_000
 FRAMES_PER_SECOND = 100  # PocketSphinx reports word times in 10 ms frames
+# Pruning that makes decoding 1.6x faster (a real-time factor of 0.152, from 0.237) at the
+# same word error rate on the bundled recordings (0.019): at most 2000 active HMMs a frame.
+# Tighter (1500, or topn=2 as well) was faster still, but lost words of G.711 calls.
+# Pass other values to the constructor to change them.
+_SPEED = {"maxhmmpf": 2000}
 _FILLER = re.compile(r"^(<.*>|\[.*\])$")  # <s>, </s>, <sil>, [NOISE], ...
 _ALTERNATE = re.compile(r"\(\d+\)$")  # "read(2)": the second pronunciation of "read"
 
@@ -60,7 +65,7 @@ class PocketSphinxRecognizer:
     def __init__(self, **decoder_options: Any) -> None:
         self._decoder_class = _import_decoder()
         self.recipe = Recipe(PocketSphinxRecognizer, tuple(sorted(decoder_options.items())))
-        self._options = {"samprate": MODEL_RATE, "loglevel": "FATAL", **decoder_options}
+        self._options = {**_SPEED, "samprate": MODEL_RATE, "loglevel": "FATAL", **decoder_options}
         self._idle: list[Any] = []
         self._lock = threading.Lock()
 
