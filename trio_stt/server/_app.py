@@ -24,7 +24,7 @@ from .._errors import AudioFormatError
 from .._rest import AUDIO_CONTENT_TYPES, MAX_BODY_BYTES
 from .._settings import MODEL_CAPABILITIES
 from ._client_secrets import MintedSecret, SecretStore, mint_answer, read_mint_request
-from ._decode import header_refusal
+from ._decode import header_refusal, too_long
 from ._formats import CONTENT_TYPES, error_body, render_transcription, sse_events
 from ._multipart import MultipartError, parse_multipart
 from ._pocketsphinx import PocketSphinxRecognizer
@@ -412,14 +412,8 @@ class STTServerApp:
             )
             return
         if decoded.duration > cap:  # a header that understated its length
-            await _send_error(
-                send,
-                400,
-                f"audio duration {decoded.duration:.2f} seconds is longer than {cap:.0f} "
-                "seconds which is the maximum for this model",
-                code="invalid_value",
-                param="file",
-            )
+            too = too_long(decoded.duration, cap)
+            await _send_error(send, 400, too, code="invalid_value", param="file")
             return
         samples = to_mono_int16(decoded.frames, decoded.channels)
         try:

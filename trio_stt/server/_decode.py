@@ -14,7 +14,7 @@ import io
 
 import soundfile
 
-__all__ = ["MAX_CHANNELS", "MAX_RATE", "MIN_RATE", "header_refusal"]
+__all__ = ["MAX_CHANNELS", "MAX_RATE", "MIN_RATE", "header_refusal", "too_long"]
 
 MIN_RATE = 8_000  # telephone audio; below it there is no speech to recognize
 MAX_RATE = 192_000
@@ -39,8 +39,13 @@ def header_refusal(data: bytes, max_seconds: float) -> str | None:
             f"channels, and 1 to {MAX_CHANNELS} are supported"
         )
     if info.duration > max_seconds:
-        return (
-            f"audio duration {info.duration:.2f} seconds is longer than {max_seconds:.0f} "
-            "seconds which is the maximum for this model"
-        )
+        return too_long(info.duration, max_seconds)
     return None
+
+
+def too_long(duration: float, max_seconds: float) -> str:
+    """OpenAI's words for audio over a model's cap."""
+    return (
+        f"audio duration {duration:.2f} seconds is longer than {max_seconds:.0f} "
+        "seconds which is the maximum for this model"
+    )
